@@ -1,0 +1,43 @@
+"""Typed errors of snnbench. The CLI turns every one of them into one line and exit code 2."""
+
+
+class SnnbenchError(Exception):
+    """Base class of every error snnbench raises on bad input."""
+
+
+class InvalidCellError(SnnbenchError, ValueError):
+    """A matrix or text that is not an architecture of the SNASNet cell space."""
+
+
+class UnknownHashError(SnnbenchError, KeyError):
+    """A hash that names no cell of the fw or bw space."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else "unknown hash"
+
+
+class ArchitectureNotInTable(SnnbenchError, KeyError):
+    """A valid cell that a table does not contain."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else "not in this table"
+
+
+class TableFormatError(SnnbenchError):
+    """A file that is not an snnbench table, is damaged, or has an unsupported schema version."""
+
+
+class DatasetError(SnnbenchError):
+    """A dataset that is unknown, missing or not in the expected format."""
+
+
+class ProtocolMismatchError(SnnbenchError):
+    """A journal or table built under another protocol than the one asked for."""
+
+
+class ModelFormatError(SnnbenchError):
+    """A surrogate model file that is damaged or does not match the table or feature version."""
+
+
+class ConfigError(SnnbenchError, ValueError):
+    """A setting out of range (batch smaller than 2, unknown protocol, ...)."""

@@ -1,0 +1,348 @@
+"""The SNASNet network: LIF neurons (spikingjelly), edge ops, the cell with forward and backward
+edges, and the macro skeleton (spec sections 1, 2, 4 and 7).
+
+Every tensor inside the network is laid out [T', B, ...]: T' timesteps at once where time can be
+batched (cells without backward edges, the layers between cells) and T' = 1 inside the time loop
+of a cell with backward edges. Timestep indices are passed along (t0) so that BatchNorm can keep
+per-timestep statistics. The results are those of a plain per-timestep loop (tests check that).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import ConfigError
+from .space import Cell
+
+try:  # spikingjelly >= 0.0.0.0.14 layout
+    from spikingjelly.activation_based import functional as sj_functional
+    from spikingjelly.activation_based import neuron as sj_neuron
+    from spikingjelly.activation_based import surrogate as sj_surrogate
+except ImportError as exc:  # pragma: no cover - dependency missing
+    raise ImportError("snnbench needs spikingjelly (pip install spikingjelly)") from exc
+
+LIF_TAU = 4.0 / 3.0
+LIF_THRESHOLD = 1.0
+
+
+def make_lif() -> nn.Module:
+    """Spec section 1: LIF, tau 4/3, threshold 1, hard reset to 0, ATan surrogate, detached reset.
+    Multi-step mode: takes [T', B, ...] and keeps its membrane between calls until reset."""
+    return sj_neuron.LIFNode(tau=LIF_TAU, decay_input=True, v_threshold=LIF_THRESHOLD, v_reset=0.0,
+                             surrogate_function=sj_surrogate.ATan(), detach_reset=True, step_mode="m")
+
+
+def is_lif(module: nn.Module) -> bool:
+    return isinstance(module, sj_neuron.LIFNode)
+
+
+def reset_state(net: nn.Module) -> None:
+    """Forget every neuron's membrane (call before each new batch of samples)."""
+    sj_functional.reset_net(net)
+
+
+# ----------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class NetworkProfile:
+    """Sizes of the macro skeleton. width = C of cell 1, hidden = H of fc1, vote = k."""
+    name: str
+    in_channels: int
+    image_size: int
+    num_classes: int
+    width: int
+    hidden: int
+    vote: int
+    stem_stride: int = 1
+    timesteps: int = 5
+    classifier_init: str = "authors"    # 'authors': N(0, 0.01); 'fan_in': N(0, 0.3*sqrt(512/F)) for fc1
+    bn_stats: str = "shared"            # 'shared' (authors) or 'per_timestep' (BNTT-style running stats)
+
+    def with_(self, **changes) -> "NetworkProfile":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def feature_size(self) -> int:
+        """Spatial side after the stem and the two 2x2 poolings."""
+        return self.image_size // self.stem_stride // 4
+
+    def validate(self) -> "NetworkProfile":
+        side = self.image_size // self.stem_stride
+        if side % 4 or side < 4:
+            raise ConfigError(f"profile {self.name}: input side {side} after the stem must be a multiple of 4")
+        if self.timesteps < 1 or self.width < 1:
+            raise ConfigError(f"profile {self.name}: timesteps and width must be positive")
+        if self.classifier_init not in ("authors", "fan_in") or self.bn_stats not in ("shared", "per_timestep"):
+            raise ConfigError(f"profile {self.name}: unknown classifier_init or bn_stats")
+        return self
+
+
+PROFILES = {
+    "cifar10": NetworkProfile("cifar10", 3, 32, 10, width=256, hidden=1024, vote=10),
+    "cifar100": NetworkProfile("cifar100", 3, 32, 100, width=128, hidden=1024, vote=5),
+    "tinyimagenet": NetworkProfile("tinyimagenet", 3, 64, 200, width=128, hidden=4096, vote=5, stem_stride=2),
+    # The small CPU profile: scikit-learn digits (8x8, already a multiple of 4). fc1 sees only
+    # 2C*2*2 = 128 inputs, so the authors' N(0, 0.01) would leave its LIF silent (spec section 7).
+    "digits": NetworkProfile("digits", 1, 8, 10, width=16, hidden=256, vote=5, classifier_init="fan_in"),
+}
+
+
+def get_profile(name: str, **overrides) -> NetworkProfile:
+    """A named profile with optional field overrides (width=..., timesteps=...)."""
+    if name not in PROFILES:
+        raise ConfigError(f"unknown network profile {name!r}; choose one of {', '.join(PROFILES)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return PROFILES[name].with_(**overrides).validate()
+
+
+# ----------------------------------------------------------------------------- layers
+class TimeBatchNorm2d(nn.Module):
+    """BatchNorm2d for [T', B, C, H, W] inputs holding timesteps t0 .. t0+T'-1.
+
+    One weight and bias for all timesteps. Training normalises every timestep with its own batch
+    statistics (as a per-timestep loop would). Running statistics are either one set shared by all
+    timesteps, updated once per timestep in order (the authors' network), or one set per timestep
+    (bn_stats='per_timestep', BNTT-style; spec section 7)."""
+
+    def __init__(self, channels: int, timesteps: int, per_timestep: bool = False,
+                 momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.channels, self.timesteps, self.per_timestep = channels, timesteps, per_timestep
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        shape = (timesteps, channels) if per_timestep else (channels,)
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+
+    def forward(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
+        steps, batch = x.shape[0], x.shape[1]
+        # [T', B, C, H, W] -> [B, T'*C, H, W]: each (timestep, channel) is its own BN channel.
+        folded = x.transpose(0, 1).reshape(batch, steps * self.channels, *x.shape[3:])
+        weight, bias = self.weight.repeat(steps), self.bias.repeat(steps)
+        if self.per_timestep:
+            rm = self.running_mean[t0:t0 + steps].reshape(-1)
+            rv = self.running_var[t0:t0 + steps].reshape(-1)
+        else:
+            rm, rv = self.running_mean.repeat(steps), self.running_var.repeat(steps)
+        if self.training:
+            rm, rv = rm.clone(), rv.clone()
+            out = F.batch_norm(folded, rm, rv, weight, bias, True, self.momentum, self.eps)
+            self._store_running(rm.view(steps, -1), rv.view(steps, -1), t0)
+        else:
+            out = F.batch_norm(folded, rm, rv, weight, bias, False, 0.0, self.eps)
+        return out.reshape(batch, steps, *x.shape[2:]).transpose(0, 1)
+
+    @torch.no_grad()
+    def _store_running(self, mean_upd: torch.Tensor, var_upd: torch.Tensor, t0: int) -> None:
+        steps = mean_upd.shape[0]
+        if self.per_timestep:
+            self.running_mean[t0:t0 + steps] = mean_upd
+            self.running_var[t0:t0 + steps] = var_upd
+            return
+        # Each row k was updated in parallel from the same old value r: p_k = (1-m) r + m s_k.
+        # The sequential update over k is r_T = (1-m)^T r + sum_k (1-m)^(T-1-k) (p_k - (1-m) r).
+        keep = 1.0 - self.momentum
+        for buf, upd in ((self.running_mean, mean_upd), (self.running_var, var_upd)):
+            old = buf.clone()
+            new = old * keep ** steps
+            for k in range(steps):
+                new += keep ** (steps - 1 - k) * (upd[k] - keep * old)
+            buf.copy_(new)
+
+
+class SharedMaskDropout(nn.Module):
+    """Dropout on [T, B, F] with one mask per sample shared by all timesteps."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        mask = torch.empty((1, *x.shape[1:]), device=x.device, dtype=x.dtype).bernoulli_(1 - self.p)
+        return x * mask / (1 - self.p)
+
+
+def _per_step(fn, x: torch.Tensor) -> torch.Tensor:
+    """Apply a [N, ...] layer to every timestep of a [T', B, ...] tensor at once."""
+    out = fn(x.flatten(0, 1))
+    return out.view(x.shape[0], x.shape[1], *out.shape[1:])
+
+
+class SpikingConv(nn.Module):
+    """Edge op 2 / 3: LIF -> Conv (kernel 1 or 3, stride 1, no bias) -> BatchNorm."""
+
+    def __init__(self, channels: int, kernel: int, timesteps: int, per_timestep_bn: bool):
+        super().__init__()
+        self.lif = make_lif()
+        self.conv = nn.Conv2d(channels, channels, kernel, stride=1, padding=kernel // 2, bias=False)
+        self.bn = TimeBatchNorm2d(channels, timesteps, per_timestep_bn)
+
+    def forward(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
+        return self.bn(_per_step(self.conv, self.lif(x)), t0)
+
+
+class Skip(nn.Module):
+    """Edge op 1: identity."""
+
+    def forward(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
+        return x
+
+
+class AvgPool3(nn.Module):
+    """Edge op 4: AvgPool 3x3, stride 1, padding 1 (count_include_pad as torch's default)."""
+
+    def forward(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
+        return _per_step(lambda z: F.avg_pool2d(z, 3, stride=1, padding=1), x)
+
+
+def make_edge_op(code: int, channels: int, timesteps: int, per_timestep_bn: bool) -> nn.Module:
+    """The module of op code 1..4 (spec section 2)."""
+    if code == 1:
+        return Skip()
+    if code in (2, 3):
+        return SpikingConv(channels, 1 if code == 2 else 3, timesteps, per_timestep_bn)
+    if code == 4:
+        return AvgPool3()
+    raise ConfigError(f"op code {code} has no module (0 means no edge)")
+
+
+class SpikingCell(nn.Module):
+    """A 4-node cell built from a canonical matrix; only the surviving edges are built.
+
+    Node equations (spec section 2), n_k[-1] = 0:
+      n_0[t] = x[t] + sum_k back(k->0)(n_k[t-1]);  n_j[t] = sum_{i<j} fwd(i->j)(n_i[t]) + sum_{k>j} back(k->j)(n_k[t-1])
+      n_3[t] = sum_{i<3} fwd(i->3)(n_i[t])
+    A backward edge therefore contributes nothing at the first timestep: it is not evaluated there."""
+
+    def __init__(self, matrix, channels: int, timesteps: int, per_timestep_bn: bool = False):
+        super().__init__()
+        m = [[int(v) for v in row] for row in matrix]
+        self.edge_ops = nn.ModuleDict()
+        self.forward_in = {j: [] for j in range(4)}
+        self.backward_in = {j: [] for j in range(4)}
+        for i in range(4):
+            for j in range(4):
+                if m[i][j]:
+                    key = f"{i}_{j}"
+                    self.edge_ops[key] = make_edge_op(m[i][j], channels, timesteps, per_timestep_bn)
+                    (self.forward_in if i < j else self.backward_in)[j].append((i, key))
+        self.has_backward = any(self.backward_in.values())
+
+    def _node_values(self, x: torch.Tensor, prev, t0: int):
+        nodes = [None] * 4
+        for j in range(4):
+            total = x if j == 0 else None
+            for i, key in self.forward_in[j]:
+                if nodes[i] is not None:
+                    total = _add(total, self.edge_ops[key](nodes[i], t0))
+            if prev is not None:
+                for k, key in self.backward_in[j]:
+                    if prev[k] is not None:
+                        total = _add(total, self.edge_ops[key](prev[k], t0))
+            nodes[j] = total
+        return nodes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.has_backward:
+            return self._node_values(x, None, 0)[3]
+        outputs, prev = [], None
+        for t in range(x.shape[0]):
+            nodes = self._node_values(x[t:t + 1], prev, t)
+            outputs.append(nodes[3])
+            prev = nodes
+        return torch.cat(outputs, 0)
+
+
+def _add(total, value):
+    return value if total is None else total + value
+
+
+class SNASNet(nn.Module):
+    """The macro skeleton of spec section 4, with one cell matrix used by both cells.
+
+    forward(images [B, C_in, H, W]) -> logits [B, classes], the mean over T timesteps.
+    Direct encoding: the stem output is the input of every timestep."""
+
+    def __init__(self, cell, profile: NetworkProfile):
+        super().__init__()
+        cell = Cell.parse(cell)
+        p = profile.validate()
+        self.cell_hash, self.profile = cell.hash, p
+        matrix = cell.canonical_matrix
+        per_t = p.bn_stats == "per_timestep"
+        C, T = p.width, p.timesteps
+        self.stem = nn.Sequential(nn.Conv2d(p.in_channels, C, 3, stride=p.stem_stride, padding=1, bias=False),
+                                  nn.BatchNorm2d(C))
+        self.cell1 = SpikingCell(matrix, C, T, per_t)
+        self.bn1 = TimeBatchNorm2d(C, T, per_t)
+        self.lif1 = make_lif()
+        self.conv2 = nn.Conv2d(C, 2 * C, 3, padding=1, bias=False)
+        self.bn2 = TimeBatchNorm2d(2 * C, T, per_t)
+        self.cell2 = SpikingCell(matrix, 2 * C, T, per_t)
+        self.bn3 = TimeBatchNorm2d(2 * C, T, per_t)
+        self.lif2 = make_lif()
+        self.dropout = SharedMaskDropout(0.5)
+        self.fc_in = 2 * C * p.feature_size ** 2
+        self.fc1 = nn.Linear(self.fc_in, p.hidden, bias=False)
+        self.lif3 = make_lif()
+        self.fc2 = nn.Linear(p.hidden, p.num_classes * p.vote)
+        self.initialize()
+
+    def initialize(self) -> None:
+        """Spec section 4 init; fc1 uses the fan-in rule N(0, 0.3*sqrt(512/F)) on small profiles."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, a=2)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, TimeBatchNorm2d)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if self.profile.classifier_init == "fan_in":
+            nn.init.normal_(self.fc1.weight, 0.0, 0.3 * math.sqrt(512.0 / self.fc_in))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_steps(images).mean(0)
+
+    def forward_steps(self, images: torch.Tensor) -> torch.Tensor:
+        """Per-timestep class scores [T, B, classes] (after voting)."""
+        T = self.profile.timesteps
+        stem = self.stem(images)
+        x = stem.unsqueeze(0).expand(T, *stem.shape)
+        x = self.cell1(x)
+        x = self.lif1(self.bn1(x))
+        x = self.bn2(_per_step(self.conv2, x))
+        x = _per_step(lambda z: F.avg_pool2d(z, 2), x)
+        x = self.cell2(x)
+        x = self.lif2(self.bn3(x))
+        x = _per_step(lambda z: F.avg_pool2d(z, 2), x).flatten(2)
+        x = self.lif3(self.fc1(self.dropout(x)))
+        out = self.fc2(x)
+        return F.avg_pool1d(out, self.profile.vote)
+
+    def lif_layers(self) -> list[tuple[str, nn.Module]]:
+        """Every LIF layer with its name, in a fixed order."""
+        return [(name, m) for name, m in self.named_modules() if is_lif(m)]
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def build_network(cell, profile: NetworkProfile, seed: int | None = None) -> SNASNet:
+    """A freshly initialised network; with a seed, the initialisation is reproducible."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return SNASNet(cell, profile)
