@@ -1,0 +1,114 @@
+"""Named training-and-scoring protocols. A Protocol is a value; its hash (everything but the name
+and the seed) goes into every record so that results of different protocols never mix."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from .errors import ConfigError
+from .snn import NetworkProfile, get_profile
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a cell is trained and scored.
+
+    lr is the base learning rate of SGD; the schedule is linear warm-up over `warmup_epochs` then
+    cosine down to lr * lr_min_ratio at the last step. augmentation: 'crop_flip' or 'none'.
+    bn_stats / classifier_init: see snn.NetworkProfile (spec section 7). score_batch / score_repeat:
+    the zero-cost scoring mini-batches. Epoch-level results are recorded for every epoch."""
+    name: str
+    dataset: str
+    width: int
+    timesteps: int
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    lr_min_ratio: float = 0.01
+    warmup_epochs: int = 0
+    grad_clip: float = 0.0
+    augmentation: str = "crop_flip"
+    neuron: str = "lif-tau4/3-atan-hardreset"
+    bn_stats: str = "shared"
+    classifier_init: str = "authors"
+    score_batch: int = 256
+    score_repeat: int = 2
+    seed: int = 0
+
+    def network_profile(self) -> NetworkProfile:
+        return get_profile(self.dataset, width=self.width, timesteps=self.timesteps,
+                           bn_stats=self.bn_stats, classifier_init=self.classifier_init)
+
+    def identity(self) -> dict:
+        """The fields that define results (not the name, not the seed)."""
+        d = asdict(self)
+        d.pop("name")
+        d.pop("seed")
+        d["version"] = PROTOCOL_VERSION
+        return d
+
+    @property
+    def hash(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Protocol":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_(self, **changes) -> "Protocol":
+        return replace(self, **changes)
+
+    def validate(self) -> "Protocol":
+        if self.batch_size < 2 or self.score_batch < 2:
+            raise ConfigError("batch sizes must be at least 2")
+        if self.epochs < 1 or self.score_repeat < 1:
+            raise ConfigError("epochs and score_repeat must be at least 1")
+        if self.augmentation not in ("crop_flip", "none") or self.schedule != "cosine":
+            raise ConfigError("augmentation must be 'crop_flip' or 'none'; schedule must be 'cosine'")
+        self.network_profile()
+        return self
+
+
+def _paper(name, dataset, width, lr, epochs):
+    return Protocol(name=name, dataset=dataset, width=width, timesteps=5, epochs=epochs, batch_size=64, lr=lr)
+
+
+PROTOCOLS = {
+    "paper-cifar10": _paper("paper-cifar10", "cifar10", 256, 0.2, 300),
+    "paper-cifar100": _paper("paper-cifar100", "cifar100", 128, 0.1, 300),
+    "paper-tinyimagenet": _paper("paper-tinyimagenet", "tinyimagenet", 128, 0.1, 200),
+    # The CPU protocol of the shipped digits tables; why these settings: README "The CPU protocol".
+    "digits-cpu": Protocol(name="digits-cpu", dataset="digits", width=16, timesteps=5, epochs=30,
+                           batch_size=64, lr=0.1, augmentation="none", bn_stats="per_timestep",
+                           classifier_init="fan_in", score_batch=64, score_repeat=2),
+}
+
+
+def get_protocol(name: str, **overrides) -> Protocol:
+    """A named protocol, optionally with fields overridden (epochs=3 for a quick run, ...)."""
+    if name not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name].with_(**{k: v for k, v in overrides.items() if v is not None}).validate()
+
+
+def default_protocol(dataset: str) -> str:
+    """The protocol name used for a dataset when none is given."""
+    return {"digits": "digits-cpu", "cifar10": "paper-cifar10", "cifar100": "paper-cifar100",
+            "tinyimagenet": "paper-tinyimagenet"}.get(dataset) or _unknown_dataset(dataset)
+
+
+def _unknown_dataset(dataset):
+    from .errors import DatasetError
+    raise DatasetError(f"unknown dataset {dataset!r}; choose one of digits, cifar10, cifar100, tinyimagenet")

@@ -1,0 +1,205 @@
+"""Surrogate-gradient BPTT training of one cell under a Protocol, with the spike statistics of the
+trained network measured on the test split (firing rates, synaptic operations, energy)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import Dataset, load_dataset, random_crop_flip
+from .protocols import Protocol
+from .snn import SNASNet, SpikingConv, build_network, count_parameters, reset_state
+
+# 45 nm CMOS energy per operation (Horowitz, ISSCC 2014, as used across the SNN literature):
+# an accumulate (one synaptic operation) 0.9 pJ, a multiply-accumulate 4.6 pJ.
+ENERGY_AC_PJ = 0.9
+ENERGY_MAC_PJ = 4.6
+
+
+@dataclass
+class TrainRecord:
+    """One training run. Accuracies in %, times in seconds; firing rates in spikes per neuron per
+    timestep; sops / macs per test image; energy in pJ per test image."""
+    cell_hash: str
+    protocol_hash: str
+    seed: int
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    valid_acc_curve: list = field(default_factory=list)
+    epoch_time: list = field(default_factory=list)
+    valid_acc: float = float("nan")
+    test_acc: float = float("nan")
+    train_time: float = 0.0
+    n_params: int = 0
+    firing_rates: dict = field(default_factory=dict)
+    firing_rate: float = float("nan")
+    sops: float = float("nan")
+    macs: float = float("nan")
+    energy_pj: float = float("nan")
+    diverged: bool = False
+    epochs_run: int = 0
+    device: str = "cpu"
+    threads: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate(step: int, total: int, warmup: int, base: float, min_ratio: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine from base to base*min_ratio at the last step."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup - 1, 1)
+    low = base * min_ratio
+    return low + 0.5 * (base - low) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def conv_synaptic_ops(spikes: torch.Tensor, conv: nn.Conv2d) -> float:
+    """Accumulates a conv performs on binary input spikes [N, C_in, H, W]: every spike adds its weight
+    into each output it reaches, so the count is C_out times, over output positions, the number of
+    spiking inputs in the receptive field (borders included exactly)."""
+    k, s, p = conv.kernel_size, conv.stride, conv.padding
+    ones = torch.ones(1, 1, *k, device=spikes.device, dtype=spikes.dtype)
+    per_position = F.conv2d(spikes.sum(1, keepdim=True), ones, stride=s, padding=p)
+    return float(per_position.sum()) * conv.out_channels
+
+
+def _sop_counters(net: SNASNet) -> dict:
+    """For every LIF layer, a function of its spikes [T', B, ...] giving the accumulates they cause."""
+    counters = {}
+    for module in net.modules():
+        if isinstance(module, SpikingConv):
+            counters[module.lif] = lambda s, conv=module.conv: conv_synaptic_ops(s.flatten(0, 1), conv)
+    counters[net.lif1] = lambda s: conv_synaptic_ops(s.flatten(0, 1), net.conv2)
+    # lif2 feeds fc1 through a 2x2 average: each spike adds a (pre-scaled) weight to every fc1 unit.
+    counters[net.lif2] = lambda s: float(s.sum()) * net.fc1.out_features
+    counters[net.lif3] = lambda s: float(s.sum()) * net.fc2.out_features
+    return counters
+
+
+def stem_macs(net: SNASNet) -> float:
+    """Multiply-accumulates of the non-spiking layers per image: the stem conv on the real-valued
+    image, computed once per image (direct encoding)."""
+    conv = net.stem[0]
+    side = net.profile.image_size // net.profile.stem_stride
+    return float(conv.out_channels * side * side * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])
+
+
+@torch.no_grad()
+def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: int = 256,
+             spike_stats: bool = False) -> dict:
+    """Accuracy (%) on a split in eval mode; with spike_stats, also firing rates, SOPs, MACs and energy."""
+    data = getattr(dataset, split)
+    net.eval()
+    correct, n = 0, len(data)
+    spikes, units, sops = {}, {}, [0.0]
+    handles = []
+    if spike_stats:
+        counters = _sop_counters(net)
+        for name, lif in net.lif_layers():
+            def hook(mod, _inp, out, name=name):
+                spikes[name] = spikes.get(name, 0.0) + float(out.sum())
+                units[name] = units.get(name, 0) + out.numel()
+                sops[0] += counters[mod](out)
+            handles.append(lif.register_forward_hook(hook))
+    try:
+        for start in range(0, n, batch_size):
+            images = dataset.normalize(data.images[start:start + batch_size])
+            reset_state(net)
+            logits = net(images)
+            correct += int((logits.argmax(1) == data.labels[start:start + batch_size]).sum())
+    finally:
+        for h in handles:
+            h.remove()
+    result = {"acc": 100.0 * correct / n}
+    if spike_stats:
+        macs = stem_macs(net)
+        result.update(firing_rates={k: spikes[k] / units[k] for k in spikes},
+                      firing_rate=sum(spikes.values()) / sum(units.values()),
+                      sops=sops[0] / n, macs=macs,
+                      energy_pj=sops[0] / n * ENERGY_AC_PJ + macs * ENERGY_MAC_PJ)
+    return result
+
+
+def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generator):
+    net.train()
+    data = dataset.train
+    order = torch.randperm(len(data), generator=generator).to(data.labels.device)
+    loss_sum, correct, seen, step = 0.0, 0, 0, step0
+    warmup = protocol.warmup_epochs * (total_steps // protocol.epochs)
+    for start in range(0, len(data) - 1, protocol.batch_size):
+        idx = order[start:start + protocol.batch_size]
+        if len(idx) < 2:  # BatchNorm needs two samples
+            break
+        images = data.images[idx]
+        if protocol.augmentation == "crop_flip":
+            images = random_crop_flip(images, dataset.crop_pad, True, generator)
+        labels = data.labels[idx]
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, total_steps, warmup, protocol.lr, protocol.lr_min_ratio)
+        reset_state(net)
+        logits = net(dataset.normalize(images))
+        loss = F.cross_entropy(logits, labels)
+        if not torch.isfinite(loss):
+            return None
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if protocol.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), protocol.grad_clip)
+        optimizer.step()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(idx)
+        step += 1
+    return loss_sum / seen, 100.0 * correct / seen, step
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    full, rest = divmod(n_train, batch_size)
+    return full + (1 if rest >= 2 else 0)
+
+
+def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None = None,
+               device: str | torch.device = "cpu", on_epoch=None) -> TrainRecord:
+    """Train a cell from scratch under `protocol` with `seed`; deterministic on CPU for a fixed seed and
+    thread count. A run whose loss becomes NaN/inf stops and is returned with diverged=True."""
+    protocol.validate()
+    device = torch.device(device)
+    if dataset is None:
+        dataset = load_dataset(protocol.dataset)
+    dataset = dataset.to(device)
+    net = build_network(cell, protocol.network_profile(), seed).to(device)
+    generator = torch.Generator().manual_seed(10_000 + int(seed))
+    optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                                weight_decay=protocol.weight_decay)
+    record = TrainRecord(net.cell_hash, protocol.hash, int(seed), n_params=count_parameters(net),
+                         device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+                         threads=torch.get_num_threads())
+    total = protocol.epochs * steps_per_epoch(len(dataset.train), protocol.batch_size)
+    step, t_start = 0, time.perf_counter()
+    for epoch in range(protocol.epochs):
+        t0 = time.perf_counter()
+        out = _train_epoch(net, dataset, protocol, optimizer, step, total, generator)
+        if out is None:
+            record.diverged = True
+            break
+        loss, acc, step = out
+        record.train_loss.append(loss)
+        record.train_acc.append(acc)
+        record.valid_acc_curve.append(evaluate(net, dataset, "valid")["acc"])
+        record.epoch_time.append(time.perf_counter() - t0)
+        record.epochs_run = epoch + 1
+        if on_epoch is not None:
+            on_epoch(record)
+    record.train_time = time.perf_counter() - t_start
+    if not record.diverged:
+        record.valid_acc = record.valid_acc_curve[-1]
+        stats = evaluate(net, dataset, "test", spike_stats=True)
+        record.test_acc = stats.pop("acc")
+        for key, value in stats.items():
+            setattr(record, key, value)
+    return record
