@@ -1,0 +1,86 @@
+"""Scoring many cells: a resumable run that appends one JSON line per scored cell.
+
+The output file is the journal: a line is written (and flushed, fsynced) as soon as a cell is
+scored, so an interrupted run resumes after the last complete line and never scores a cell twice.
+A torn last line (a kill during the write) is ignored and rewritten."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import ConfigError, ProtocolMismatchError
+from .jobs import run_job
+from .protocols import Protocol
+from .space import Cell, iter_cells
+
+
+def score_one(cell, protocol: Protocol, seed: int = 0, data_dir=None, device=None) -> dict:
+    """Scores of one cell (text, matrix or hash) as a dict (see jobs.run_job)."""
+    return run_job("score", Cell.parse(cell).hash, protocol.to_json(), seed, data_dir, device)
+
+
+class ScoreRun:
+    """Score the unique cells of a space, in their canonical order, into a JSONL file."""
+
+    def __init__(self, space: str, protocol: Protocol, seed: int, out, data_dir=None, device=None):
+        self.space, self.protocol, self.seed = space, protocol, seed
+        self.out, self.data_dir, self.device = Path(out), data_dir, device
+
+    def done_hashes(self) -> set:
+        """Hashes already in the output file; refuses a file written under another protocol or seed."""
+        done = set()
+        if not self.out.exists():
+            return done
+        with open(self.out, "rb") as f:
+            lines = f.read().split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed run
+            if rec.get("protocol_hash") != self.protocol.hash or rec.get("seed") != self.seed:
+                raise ProtocolMismatchError(
+                    f"{self.out} holds scores of protocol {rec.get('protocol_hash')} seed {rec.get('seed')}, "
+                    f"not {self.protocol.hash} seed {self.seed}: use another --out")
+            done.add(rec["cell_hash"])
+        return done
+
+    def count(self) -> int:
+        return len(self.done_hashes())
+
+    def _repair_tail(self) -> None:
+        """Cut a torn last line so that the next append starts on a fresh line."""
+        if not self.out.exists() or self.out.stat().st_size == 0:
+            return
+        data = self.out.read_bytes()
+        if not data.endswith(b"\n"):
+            with open(self.out, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+
+    def run(self, limit: int | None = None, progress: bool = True) -> int:
+        """Score up to `limit` cells (all when None) not yet in the file; returns how many were scored now."""
+        if limit is not None and limit < 1:
+            raise ConfigError("--limit must be at least 1")
+        todo_all = list(iter_cells(self.space))
+        if limit is not None:
+            todo_all = todo_all[:limit]
+        done = self.done_hashes()
+        todo = [(h, t) for h, t in todo_all if h not in done]
+        self._repair_tail()
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        n = 0
+        with open(self.out, "a") as f, tqdm(total=len(todo_all), initial=len(todo_all) - len(todo),
+                                              disable=not progress, unit="cell") as bar:
+            for h, _text in todo:
+                rec = run_job("score", h, self.protocol.to_json(), self.seed, self.data_dir, self.device)
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                n += 1
+                bar.update(1)
+        return n
