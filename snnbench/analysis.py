@@ -1,0 +1,392 @@
+"""Rank correlations of zero-cost scores with accuracy, the seed-to-seed noise ceiling, and plots.
+
+Everything here reads the one-row-per-cell DataFrame of `Bench.to_dataframe()` (docs/CONTRACT.md):
+the score columns hd, sahd, sahd_eq9, n_params, firing_rate_init; the accuracy columns valid_acc and
+test_acc (mean over training seeds, %) and valid_acc_s{seed}, test_acc_s{seed} (one training seed).
+
+Kendall's tau here is tau-b (ties corrected on both sides) and Spearman's rho is Pearson's r of the
+average ranks; both are written with numpy only and checked against scipy.stats in the tests.
+Confidence intervals are percentile bootstraps over cells, seeded, so a report is reproducible.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, TableFormatError
+
+SCORE_COLUMNS = ("hd", "sahd", "sahd_eq9", "n_params", "firing_rate_init")
+SCORE_LABELS = {"hd": "HD", "sahd": "SAHD", "sahd_eq9": "SAHD (Eq. 9)", "n_params": "parameters",
+                "firing_rate_init": "firing rate at init"}
+TARGETS = ("valid_acc", "test_acc")
+SPACE_GROUPS = ("fw", "bw", "all")
+# The attributes of the paper's Fig. 8 (accuracy against the cell's make-up).
+PLOT_ATTRIBUTES = ("n_forward", "n_backward", "n_skip", "n_conv1x1", "n_conv3x3", "n_avgpool")
+_SEED_COLUMN = re.compile(r"^valid_acc_s(\d+)$")
+
+
+# ----------------------------------------------------------------------------- rank statistics
+def average_ranks(values) -> np.ndarray:
+    """Ranks 1..n of a 1-d array, tied values sharing the mean of the ranks they span."""
+    x = np.asarray(values, dtype=float)
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    # start of each run of equal values, in sorted order
+    new_run = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
+    run_id = np.cumsum(new_run) - 1
+    starts = np.flatnonzero(new_run)
+    ends = np.r_[starts[1:], len(x)]
+    run_rank = (starts + ends + 1) / 2.0  # mean of the 1-based positions start+1 .. end
+    ranks = np.empty(len(x))
+    ranks[order] = run_rank[run_id]
+    return ranks
+
+
+def _tied_pairs_sorted(change: np.ndarray) -> int:
+    """Pairs (i < j) inside runs of equal values of a sorted array, given `change`, the boolean
+    array 'element k+1 differs from element k' (length n - 1)."""
+    starts = np.flatnonzero(np.r_[True, change, True])
+    runs = np.diff(starts).astype(np.int64)
+    return int((runs * (runs - 1) // 2).sum())
+
+
+def count_inversions(sequence) -> int:
+    """Pairs i < j with sequence[i] > sequence[j] (strictly), by a bottom-up merge sort in numpy.
+
+    At each level, sorted blocks of width w are paired; every element of a right block counts the
+    elements of its left block that exceed it. Offsetting each value by its block's index times a
+    bound turns all per-block searches into one global searchsorted."""
+    values = np.asarray(sequence)
+    a = np.searchsorted(np.sort(values), values, side="left")  # ranks 0..n-1, ties share the lowest
+    n = len(a)
+    bound = n + 1
+    total, width = 0, 1
+    position = np.arange(n)
+    while width < n:
+        block = position // (2 * width)
+        in_right = (position // width) % 2 == 1
+        keys = block * bound + a  # `a` is sorted within each block of `width`
+        left_keys = keys[~in_right]
+        right_block, right_value = block[in_right], a[in_right]
+        left_end = np.searchsorted(left_keys, (right_block + 1) * bound, side="left")
+        not_greater = np.searchsorted(left_keys, right_block * bound + right_value, side="right")
+        total += int((left_end - not_greater).sum())
+        a = np.sort(keys) - block * bound  # merge: each block of 2*width is now sorted
+        width *= 2
+    return total
+
+
+def kendall_tau(x, y) -> float:
+    """Kendall's tau-b of two equal-length 1-d arrays (ties corrected), NaN if either is constant
+    or fewer than 2 pairs are given. O(n log n): Knight's algorithm, sort by (x, y) and count the
+    inversions of y, which are the discordant pairs."""
+    x, y = _paired(x, y)
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    n0 = n * (n - 1) // 2
+    x_change = xs[1:] != xs[:-1]
+    tx = _tied_pairs_sorted(x_change)
+    txy = _tied_pairs_sorted(x_change | (ys[1:] != ys[:-1]))
+    y_sorted = np.sort(ys)
+    ty = _tied_pairs_sorted(y_sorted[1:] != y_sorted[:-1])
+    if tx == n0 or ty == n0:
+        return float("nan")
+    discordant = count_inversions(ys)
+    concordant = n0 - tx - ty + txy - discordant
+    return float((concordant - discordant) / np.sqrt(float(n0 - tx) * float(n0 - ty)))
+
+
+def spearman_rho(x, y) -> float:
+    """Spearman's rho: Pearson's correlation of the average ranks; NaN if either side is constant."""
+    x, y = _paired(x, y)
+    if len(x) < 2:
+        return float("nan")
+    return pearson_r(average_ranks(x), average_ranks(y))
+
+
+def pearson_r(x, y) -> float:
+    """Pearson's correlation coefficient; NaN if either side is constant."""
+    x, y = _paired(x, y)
+    dx, dy = x - x.mean(), y - y.mean()
+    denom = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / denom) if denom > 0 else float("nan")
+
+
+def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ConfigError(f"correlated arrays must have the same length, got {len(x)} and {len(y)}")
+    return x, y
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def bootstrap_interval(x, y, statistic, n_boot: int = 1000, confidence: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of statistic(x, y) over resamples of the pairs (cells), seeded.
+    Resamples on which the statistic is undefined (a constant side) are dropped."""
+    x, y = _paired(x, y)
+    if len(x) < 3 or n_boot < 1:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(x), size=(n_boot, len(x)))
+    values = np.array([statistic(x[i], y[i]) for i in draws])
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def correlate(x, y, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+    """tau-b and rho of x against y with their bootstrap intervals, over the pairs where both are finite.
+    Returns n, tau, tau_lo, tau_hi, rho, rho_lo, rho_hi."""
+    x, y = _paired(x, y)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    out = {"n": int(len(x)), "tau": kendall_tau(x, y), "rho": spearman_rho(x, y)}
+    out["tau_lo"], out["tau_hi"] = bootstrap_interval(x, y, kendall_tau, n_boot, confidence, seed)
+    out["rho_lo"], out["rho_hi"] = bootstrap_interval(x, y, spearman_rho, n_boot, confidence, seed)
+    return out
+
+
+# ----------------------------------------------------------------------------- tables of correlations
+def _check_frame(df: pd.DataFrame, needed) -> None:
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise TableFormatError(f"the table's data frame lacks the columns {', '.join(missing)}")
+
+
+def space_groups(df: pd.DataFrame) -> dict:
+    """Rows of the frame per space group: 'fw' and 'bw' (each cell's own space) and 'all'.
+    Groups without rows are left out."""
+    _check_frame(df, ["space"])
+    groups = {name: df[df["space"] == name] for name in ("fw", "bw")}
+    groups["all"] = df
+    return {name: rows for name, rows in groups.items() if len(rows)}
+
+
+def trained_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of cells with a finite mean validation accuracy."""
+    _check_frame(df, ["valid_acc"])
+    return df[np.isfinite(df["valid_acc"].to_numpy(dtype=float))]
+
+
+def score_correlations(df: pd.DataFrame, scores=SCORE_COLUMNS, targets=TARGETS, n_boot: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Kendall tau-b and Spearman rho of every score against every target, per space group.
+
+    One row per (space, score, target): n (cells with both values), tau, tau_lo, tau_hi, rho,
+    rho_lo, rho_hi. Scores missing from the frame are skipped; a frame without trained cells
+    gives an empty result."""
+    rows = []
+    trained = trained_rows(df)
+    scores = [s for s in scores if s in df.columns]
+    _check_frame(df, targets)
+    for space, group in space_groups(trained).items():
+        for score, target in itertools.product(scores, targets):
+            stats = correlate(group[score], group[target], n_boot, confidence, seed)
+            rows.append({"space": space, "score": score, "target": target, **stats})
+    return pd.DataFrame(rows, columns=_RESULT_COLUMNS)
+
+
+_RESULT_COLUMNS = ["space", "score", "target", "n", "tau", "tau_lo", "tau_hi", "rho", "rho_lo", "rho_hi"]
+
+
+def seed_columns(df: pd.DataFrame) -> list[int]:
+    """Training seeds that have a per-seed validation column valid_acc_s{seed}, sorted."""
+    return sorted(int(m.group(1)) for c in df.columns if (m := _SEED_COLUMN.match(c)))
+
+
+def noise_ceiling(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 1000,
+                  confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """How well one training seed ranks the cells as another seed does: tau-b and rho between
+    {metric}_s{a} and {metric}_s{b} over the cells trained with both, for every pair of seeds a < b,
+    per space group. No score can agree with a single seed's accuracy much better than this.
+
+    One row per (space, seed pair) with the columns of score_correlations (score 'seed a', target
+    '{metric}_s{b}'), plus one row per space with score 'seed pairs (mean)' averaging tau and rho
+    over the pairs. Empty if the table has fewer than two seeds."""
+    seeds = seed_columns(df)
+    rows = []
+    for space, group in space_groups(df).items():
+        pair_rows = []
+        for a, b in itertools.combinations(seeds, 2):
+            x, y = group.get(f"{metric}_s{a}"), group.get(f"{metric}_s{b}")
+            if x is None or y is None:
+                continue
+            stats = correlate(x, y, n_boot, confidence, seed)
+            if stats["n"] >= 2:
+                pair_rows.append({"space": space, "score": f"{metric}_s{a}", "target": f"{metric}_s{b}", **stats})
+        rows += pair_rows
+        if len(pair_rows) > 1:
+            mean = {k: float(np.nanmean([r[k] for r in pair_rows])) for k in _RESULT_COLUMNS[4:]}
+            rows.append({"space": space, "score": "seed pairs (mean)", "target": metric,
+                         "n": int(np.mean([r["n"] for r in pair_rows])), **mean})
+    return pd.DataFrame(rows, columns=_RESULT_COLUMNS)
+
+
+def correlation_report(df: pd.DataFrame, scores=SCORE_COLUMNS, targets=TARGETS, n_boot: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> dict:
+    """Everything `snnbench correlate` prints: {'scores': score_correlations(...),
+    'noise_ceiling': noise_ceiling(valid_acc), 'noise_ceiling_test': noise_ceiling(test_acc),
+    'n_cells', 'n_trained', 'seeds', 'n_boot', 'confidence'}."""
+    return {"scores": score_correlations(df, scores, targets, n_boot, confidence, seed),
+            "noise_ceiling": noise_ceiling(df, "valid_acc", n_boot, confidence, seed),
+            "noise_ceiling_test": noise_ceiling(df, "test_acc", n_boot, confidence, seed),
+            "n_cells": int(len(df)), "n_trained": int(len(trained_rows(df))),
+            "seeds": seed_columns(df), "n_boot": int(n_boot), "confidence": float(confidence)}
+
+
+def format_report(report: dict) -> str:
+    """The correlation report as aligned text lines, one per (space, score, target)."""
+    lines = [f"{report['n_trained']} trained cells of {report['n_cells']}; seeds {report['seeds']}; "
+             f"{100 * report['confidence']:.0f}% bootstrap intervals over {report['n_boot']} resamples of cells"]
+    header = f"{'space':5s} {'score':22s} {'target':14s} {'n':>5s}  {'Kendall tau':24s}  {'Spearman rho':24s}"
+    for title, key in (("zero-cost scores vs accuracy", "scores"),
+                       ("noise ceiling: one training seed vs another (validation)", "noise_ceiling"),
+                       ("noise ceiling (test)", "noise_ceiling_test")):
+        table = report[key]
+        if len(table) == 0:
+            continue
+        lines += ["", title, header]
+        for r in table.itertuples():
+            label = SCORE_LABELS.get(r.score, r.score)
+            lines.append(f"{r.space:5s} {label:22s} {r.target:14s} {r.n:5d}  "
+                         f"{_interval(r.tau, r.tau_lo, r.tau_hi):24s}  {_interval(r.rho, r.rho_lo, r.rho_hi):24s}")
+    if len(report["noise_ceiling"]) == 0:
+        lines += ["", "noise ceiling: not available (the table has fewer than two training seeds per cell)"]
+    return "\n".join(lines)
+
+
+def _interval(value, lo, hi) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{value:+.3f}"
+    return f"{value:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def report_to_json(report: dict) -> dict:
+    """The report as plain JSON values (NaN becomes null)."""
+    def records(frame):
+        return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+                for row in frame.to_dict(orient="records")]
+    out = {k: v for k, v in report.items() if not isinstance(v, pd.DataFrame)}
+    out.update({k: records(v) for k, v in report.items() if isinstance(v, pd.DataFrame)})
+    return out
+
+
+# ----------------------------------------------------------------------------- plots
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+_SPACE_COLORS = {"fw": "tab:blue", "bw": "tab:orange"}
+
+
+def _grid(plt, n: int, ncols: int = 3, size=(4.0, 3.4)):
+    nrows = max(1, -(-n // ncols))
+    ncols = min(ncols, max(n, 1))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def plot_score_scatter(df: pd.DataFrame, out, scores=SCORE_COLUMNS, target: str = "valid_acc",
+                       n_boot: int = 1000, seed: int = 0) -> Path:
+    """Score vs accuracy, one panel per score, fw and bw cells coloured, Kendall tau over all trained
+    cells (with its bootstrap interval) in each title: the paper's Fig. 4. Writes a PNG; returns its path."""
+    plt = _pyplot()
+    trained = trained_rows(df)
+    scores = [s for s in scores if s in df.columns and np.isfinite(trained[s].to_numpy(dtype=float)).any()]
+    fig, axes = _grid(plt, len(scores))
+    for ax, score in zip(axes, scores):
+        for space, group in trained.groupby("space"):
+            ax.scatter(group[score], group[target], s=14, alpha=0.7, label=f"{space} ({len(group)})",
+                       color=_SPACE_COLORS.get(space))
+        stats = correlate(trained[score], trained[target], n_boot=n_boot, seed=seed)
+        ax.set_title(f"{SCORE_LABELS.get(score, score)}: tau = {_interval(stats['tau'], stats['tau_lo'], stats['tau_hi'])}",
+                     fontsize=9)
+        ax.set_xlabel(SCORE_LABELS.get(score, score))
+        ax.set_ylabel(f"{target} (%)")
+        ax.legend(fontsize=7)
+    if not scores:
+        axes[0].set_visible(True)
+        axes[0].text(0.5, 0.5, "no scores stored", ha="center", va="center")
+    fig.suptitle(f"zero-cost scores vs {target} ({len(trained)} trained cells)")
+    return _save(fig, plt, out)
+
+
+def plot_attributes(df: pd.DataFrame, out, attributes=PLOT_ATTRIBUTES, target: str = "valid_acc") -> Path:
+    """Accuracy against the cell's make-up (number of forward and backward edges and of each op): one
+    box per count value, the paper's Fig. 8. Writes a PNG; returns its path."""
+    plt = _pyplot()
+    trained = trained_rows(df)
+    attributes = [a for a in attributes if a in df.columns]
+    fig, axes = _grid(plt, len(attributes))
+    for ax, attr in zip(axes, attributes):
+        values = sorted(int(v) for v in trained[attr].unique())
+        data = [trained.loc[trained[attr] == v, target].to_numpy(dtype=float) for v in values]
+        if values:
+            ax.boxplot(data, positions=range(len(values)), widths=0.6)
+            ax.set_xticks(range(len(values)), [f"{v}\n({len(d)})" for v, d in zip(values, data)])
+        ax.set_xlabel(f"{attr} (cells)")
+        ax.set_ylabel(f"{target} (%)")
+    fig.suptitle(f"{target} against cell attributes ({len(trained)} trained cells)")
+    return _save(fig, plt, out)
+
+
+def plot_accuracy_distribution(df: pd.DataFrame, out, targets=TARGETS) -> Path:
+    """Histogram of each accuracy per space (fw and bw cells overlaid). Writes a PNG; returns its path."""
+    plt = _pyplot()
+    trained = trained_rows(df)
+    fig, axes = _grid(plt, len(targets), ncols=len(targets))
+    for ax, target in zip(axes, targets):
+        values = trained[target].to_numpy(dtype=float)
+        bins = np.linspace(np.nanmin(values), np.nanmax(values), 25) if len(values) else 10
+        for space, group in trained.groupby("space"):
+            acc = group[target].to_numpy(dtype=float)
+            ax.hist(acc, bins=bins, alpha=0.6, color=_SPACE_COLORS.get(space),
+                    label=f"{space}: n={len(acc)}, median {np.median(acc):.2f}")
+        ax.set_xlabel(f"{target} (%)")
+        ax.set_ylabel("cells")
+        ax.legend(fontsize=7)
+    fig.suptitle("accuracy distribution per space")
+    return _save(fig, plt, out)
+
+
+def _save(fig, plt, out) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_all(df: pd.DataFrame, out, n_boot: int = 1000, seed: int = 0) -> list[Path]:
+    """The three figures of `snnbench correlate --plot`. `out` is a folder (files scores.png,
+    attributes.png, distribution.png inside) or a .png path (the scatter there, the two others
+    beside it as NAME_attributes.png and NAME_distribution.png). Returns the paths written."""
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        paths = [out, out.with_name(out.stem + "_attributes.png"), out.with_name(out.stem + "_distribution.png")]
+    else:
+        paths = [out / "scores.png", out / "attributes.png", out / "distribution.png"]
+    if len(trained_rows(df)) == 0:
+        raise ConfigError("the table has no trained cell: nothing to plot")
+    return [plot_score_scatter(df, paths[0], n_boot=n_boot, seed=seed),
+            plot_attributes(df, paths[1]), plot_accuracy_distribution(df, paths[2])]

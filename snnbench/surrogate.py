@@ -1,0 +1,363 @@
+"""An XGBoost surrogate of a table: from a cell's encoding to its final validation accuracy.
+
+Features (FEATURE_VERSION 1), computed from the canonical matrix so that every encoding of one
+network gets the same vector:
+- for each of the 6 node pairs (space.PAIRS), a one-hot of its state: none, forward op 1..4,
+  backward op 1..4 (9 columns per pair, 54 in all);
+- the attribute counts of space.ATTRIBUTE_NAMES (edges per direction, ops, depth, ...);
+- optionally (off by default, so that a prediction needs no network) zero-cost scores from the table.
+
+An ensemble of boosted-tree members, each fit with its own seed on a bootstrap resample of the
+training cells, gives a mean and a standard deviation per prediction (in the spirit of
+NAS-Bench-301's noisy surrogates).
+
+Files: `MODEL.json` holds our metadata (format, feature version, feature names, protocol hash,
+training cells, ensemble settings, the member files and their SHA-256); each member is XGBoost's
+own JSON beside it, `MODEL.member{i}.json`. Nothing is pickled. Loading checks all of it and raises
+ModelFormatError on anything damaged or mismatched.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .analysis import kendall_tau, noise_ceiling, spearman_rho
+from .errors import ConfigError, ModelFormatError, TableFormatError
+from .space import ATTRIBUTE_NAMES, PAIRS, Cell
+
+FEATURE_VERSION = 1
+MODEL_FORMAT = "snnbench-surrogate"
+MODEL_FORMAT_VERSION = 1
+PAIR_STATES = ("none", *[f"fw{k}" for k in range(1, 5)], *[f"bw{k}" for k in range(1, 5)])
+OPTIONAL_SCORE_FEATURES = ("hd", "sahd", "sahd_eq9", "n_params", "firing_rate_init")
+
+
+# ----------------------------------------------------------------------------- encoding
+def pair_states(cell) -> np.ndarray:
+    """State of each of the 6 node pairs of the cell's canonical matrix: 0 none, 1..4 a forward op
+    (i -> j), 5..8 a backward op (j -> i, op code + 4)."""
+    m = Cell.parse(cell).canonical_matrix
+    return np.array([m[i, j] if m[i, j] else (m[j, i] + 4 if m[j, i] else 0) for i, j in PAIRS], dtype=np.int64)
+
+
+def feature_names(score_features=()) -> list[str]:
+    """Column names of the feature vector, in order."""
+    onehot = [f"pair{i}{j}_{state}" for i, j in PAIRS for state in PAIR_STATES]
+    return onehot + list(ATTRIBUTE_NAMES) + [f"score_{s}" for s in score_features]
+
+
+def encode_cells(cells, scores: pd.DataFrame | None = None, score_features=()) -> np.ndarray:
+    """Feature matrix (n_cells, n_features) of cells given as Cell, text or hash.
+
+    With score_features, `scores` must be a frame indexed by cell hash holding those columns
+    (such as the table's to_dataframe().set_index('hash')); a missing score is NaN, which XGBoost
+    treats as missing."""
+    cells = [Cell.parse(c) for c in cells]
+    onehot = np.zeros((len(cells), len(PAIRS), len(PAIR_STATES)))
+    for row, cell in enumerate(cells):
+        onehot[row, np.arange(len(PAIRS)), pair_states(cell)] = 1.0
+    attrs = np.array([[float(cell.attributes()[a]) for a in ATTRIBUTE_NAMES] for cell in cells]).reshape(len(cells), -1)
+    parts = [onehot.reshape(len(cells), -1), attrs]
+    if score_features:
+        if scores is None:
+            raise ConfigError(f"this surrogate uses the scores {', '.join(score_features)} as features: "
+                              "give a table frame holding them")
+        missing = [s for s in score_features if s not in scores.columns]
+        if missing:
+            raise TableFormatError(f"the table lacks the score columns {', '.join(missing)}")
+        looked_up = scores.reindex([c.hash for c in cells])[list(score_features)]
+        parts.append(looked_up.to_numpy(dtype=float))
+    return np.hstack(parts)
+
+
+# ----------------------------------------------------------------------------- the ensemble
+@dataclass
+class SurrogateParams:
+    """Settings of the ensemble. nthread=1 by default: the machines this runs on are shared."""
+    n_members: int = 5
+    n_estimators: int = 400
+    max_depth: int = 4
+    learning_rate: float = 0.05
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+    bootstrap: bool = True
+    seed: int = 0
+    nthread: int = 1
+
+    def xgb_params(self, member: int) -> dict:
+        return {"objective": "reg:squarederror", "eta": self.learning_rate, "max_depth": self.max_depth,
+                "subsample": self.subsample, "colsample_bytree": self.colsample_bytree,
+                "min_child_weight": self.min_child_weight, "lambda": self.reg_lambda,
+                "nthread": self.nthread, "seed": self.seed * 1000 + member, "verbosity": 0}
+
+    def check(self) -> "SurrogateParams":
+        if self.n_members < 1 or self.n_estimators < 1 or self.max_depth < 1 or self.nthread < 1:
+            raise ConfigError("n_members, n_estimators, max_depth and nthread must be at least 1")
+        return self
+
+
+@dataclass
+class Surrogate:
+    """An ensemble of XGBoost regressors from a cell to an accuracy (%).
+
+    Build it with parameters, then fit(cells, accuracy); or fit_table(frame); or load_surrogate(path).
+    predict_cells(cells) returns (mean, std) over the members, in %."""
+    params: SurrogateParams = field(default_factory=SurrogateParams)
+    score_features: tuple = ()
+    target: str = "valid_acc"
+    protocol_hash: str | None = None
+    protocol_json: str | None = None
+    train_hashes: list = field(default_factory=list)
+    members: list = field(default_factory=list)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.score_features)
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.members)
+
+    def fit(self, cells, accuracy, scores: pd.DataFrame | None = None) -> "Surrogate":
+        """Fit every member on (cells, accuracy %); each on its own bootstrap resample when
+        params.bootstrap. Returns self."""
+        import xgboost as xgb
+        self.params.check()
+        x = encode_cells(cells, scores, self.score_features)
+        y = np.asarray(accuracy, dtype=float)
+        if len(y) != len(x) or len(y) < 2 or not np.all(np.isfinite(y)):
+            raise ConfigError(f"a surrogate needs at least 2 cells with finite accuracies, got {len(y)}")
+        rng = np.random.default_rng(self.params.seed)
+        self.members = []
+        for member in range(self.params.n_members):
+            rows = rng.integers(0, len(y), len(y)) if self.params.bootstrap else np.arange(len(y))
+            data = xgb.DMatrix(x[rows], label=y[rows], feature_names=self.feature_names)
+            self.members.append(xgb.train(self.params.xgb_params(member), data,
+                                          num_boost_round=self.params.n_estimators))
+        self.train_hashes = sorted({Cell.parse(c).hash for c in cells})
+        return self
+
+    def fit_table(self, frame: pd.DataFrame, protocol=None) -> "Surrogate":
+        """Fit on every trained cell of a table frame (Bench.to_dataframe()), target self.target.
+        `protocol` (a Protocol) is recorded so that the model is only used with matching tables."""
+        rows = training_rows(frame, self.target)
+        if protocol is not None:
+            self.protocol_hash, self.protocol_json = protocol.hash, protocol.to_json()
+        return self.fit(rows["hash"].tolist(), rows[self.target], scores=frame.set_index("hash"))
+
+    def predict_cells(self, cells, scores: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracy (%) of each cell: (mean, std) over the ensemble members, two arrays."""
+        import xgboost as xgb
+        if not self.fitted:
+            raise ModelFormatError("this surrogate has not been fitted")
+        x = encode_cells(cells, scores, self.score_features)
+        data = xgb.DMatrix(x, feature_names=self.feature_names)
+        preds = np.stack([m.predict(data) for m in self.members]).astype(float)
+        return preds.mean(axis=0), preds.std(axis=0)
+
+    def check_protocol(self, protocol_hash: str) -> None:
+        """ModelFormatError unless the model was fit on tables of this protocol."""
+        if self.protocol_hash is not None and protocol_hash != self.protocol_hash:
+            raise ModelFormatError(f"the surrogate was fit on protocol {self.protocol_hash}, "
+                                   f"not on this table's protocol {protocol_hash}: fit a model on this table")
+
+    # ------------------------------------------------------------------------- files
+    def metadata(self, member_files: list[str], member_sha: list[str]) -> dict:
+        return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
+                "feature_version": FEATURE_VERSION, "feature_names": self.feature_names,
+                "score_features": list(self.score_features), "target": self.target,
+                "protocol_hash": self.protocol_hash, "protocol": self.protocol_json,
+                "n_train_cells": len(self.train_hashes), "train_hashes": self.train_hashes,
+                "ensemble_size": len(self.members), "params": self.params.__dict__.copy(),
+                "members": [{"file": f, "sha256": s} for f, s in zip(member_files, member_sha)]}
+
+    def save(self, path) -> Path:
+        """Write the metadata to `path` (a .json) and each member as XGBoost JSON beside it.
+        Returns the metadata path."""
+        if not self.fitted:
+            raise ModelFormatError("nothing to save: this surrogate has not been fitted")
+        path = Path(path)
+        if path.suffix != ".json":
+            raise ConfigError(f"the model path must end in .json, got {path.name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files, shas = [], []
+        for i, booster in enumerate(self.members):
+            raw = bytes(booster.save_raw(raw_format="json"))
+            member_path = path.with_name(f"{path.stem}.member{i}.json")
+            _atomic_write(member_path, raw)
+            files.append(member_path.name)
+            shas.append(hashlib.sha256(raw).hexdigest())
+        _atomic_write(path, json.dumps(self.metadata(files, shas), indent=1).encode())
+        return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def training_rows(frame: pd.DataFrame, target: str = "valid_acc") -> pd.DataFrame:
+    """The rows of a table frame with a finite target accuracy."""
+    if "hash" not in frame.columns or target not in frame.columns:
+        raise TableFormatError(f"the table's frame needs the columns hash and {target}")
+    return frame[np.isfinite(frame[target].to_numpy(dtype=float))]
+
+
+def load_surrogate(path, protocol_hash: str | None = None) -> Surrogate:
+    """Load a surrogate written by Surrogate.save. Checks the metadata (format, versions, feature
+    names), each member's SHA-256 and feature count, and, when protocol_hash is given, that the model
+    was fit on tables of that protocol. ModelFormatError with one clear line otherwise."""
+    import xgboost as xgb
+    path = Path(path)
+    meta = _read_metadata(path)
+    params = SurrogateParams(**{k: v for k, v in meta.get("params", {}).items()
+                                if k in SurrogateParams.__dataclass_fields__})
+    model = Surrogate(params=params, score_features=tuple(meta["score_features"]), target=meta["target"],
+                      protocol_hash=meta["protocol_hash"], protocol_json=meta.get("protocol"),
+                      train_hashes=list(meta.get("train_hashes", [])))
+    if meta["feature_names"] != model.feature_names:
+        raise ModelFormatError(f"{path}: its feature names do not match feature version {FEATURE_VERSION}")
+    for entry in meta["members"]:
+        raw = _read_member(path, entry)
+        booster = xgb.Booster(params={"nthread": params.nthread})
+        try:
+            booster.load_model(bytearray(raw))
+        except xgb.core.XGBoostError as exc:
+            raise ModelFormatError(f"{path}: member {entry['file']} is not an XGBoost model "
+                                   f"({str(exc).splitlines()[0]})") from None
+        if booster.num_features() != len(model.feature_names):
+            raise ModelFormatError(f"{path}: member {entry['file']} has {booster.num_features()} features, "
+                                   f"expected {len(model.feature_names)}")
+        model.members.append(booster)
+    if protocol_hash is not None:
+        model.check_protocol(protocol_hash)
+    return model
+
+
+def _read_metadata(path: Path) -> dict:
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no such model file")
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{path}: not a JSON model file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        raise ModelFormatError(f"{path}: not an snnbench surrogate (give the MODEL.json that "
+                               "`snnbench surrogate fit --out` wrote, not a member file)")
+    if meta.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: model format version {meta.get('format_version')}, "
+                               f"this snnbench reads {MODEL_FORMAT_VERSION}")
+    if meta.get("feature_version") != FEATURE_VERSION:
+        raise ModelFormatError(f"{path}: built with feature version {meta.get('feature_version')}, "
+                               f"this snnbench encodes cells with version {FEATURE_VERSION}: refit the model")
+    needed = ("feature_names", "score_features", "target", "protocol_hash", "members")
+    missing = [k for k in needed if k not in meta]
+    if missing or not meta["members"]:
+        raise ModelFormatError(f"{path}: metadata incomplete (missing {', '.join(missing) or 'members'})")
+    return meta
+
+
+def _read_member(path: Path, entry: dict) -> bytes:
+    name = str(entry.get("file", ""))
+    member_path = path.with_name(name)
+    if not name or Path(name).name != name or not member_path.is_file():
+        raise ModelFormatError(f"{path}: member file {name!r} is missing (keep the member files beside MODEL.json)")
+    raw = member_path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
+        raise ModelFormatError(f"{path}: member {name} is damaged (SHA-256 mismatch)")
+    return raw
+
+
+# ----------------------------------------------------------------------------- evaluation
+def r_squared(y_true, y_pred) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot (NaN for a constant y_true)."""
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    ss_tot = ((y_true - y_true.mean()) ** 2).sum()
+    return float(1 - ((y_true - y_pred) ** 2).sum() / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def cross_validate(frame: pd.DataFrame, sizes=None, folds: int = 5, params: SurrogateParams | None = None,
+                   target: str = "valid_acc", score_features=(), seed: int = 0) -> pd.DataFrame:
+    """k-fold cross-validation of the surrogate as a curve over training-set size.
+
+    The trained cells are split into `folds` folds (seeded); for each fold and each size n, a model is
+    fit on n cells drawn from the other folds and scored on the held-out fold. One row per size:
+    size, folds, n_test (held-out cells per fold, mean), tau, rho, r2, rmse (%) and the same for a
+    predictor of the training mean (mean_rmse), as mean over folds with *_std across folds.
+    Sizes larger than the pool of training cells are clipped to it; default sizes: 5 steps up to it."""
+    params = params or SurrogateParams(n_members=3, n_estimators=200)
+    rows = training_rows(frame, target).reset_index(drop=True)
+    if folds < 2 or len(rows) < folds + 2:
+        raise ConfigError(f"cross-validation needs folds >= 2 and more trained cells than folds + 1 "
+                          f"(the table has {len(rows)} trained cells, folds = {folds})")
+    rng = np.random.default_rng(seed)
+    fold_of = rng.permutation(len(rows)) % folds
+    pool_size = int((fold_of != 0).sum())
+    sizes = _curve_sizes(sizes, pool_size)
+    scores = frame.set_index("hash")
+    results = []
+    for size in sizes:
+        per_fold = [_fold_metrics(rows, fold_of == k, size, params, target, score_features, scores, rng)
+                    for k in range(folds)]
+        results.append(_summarise_folds(size, per_fold))
+    return pd.DataFrame(results)
+
+
+def _curve_sizes(sizes, pool_size: int) -> list[int]:
+    if not sizes:
+        sizes = np.unique(np.linspace(min(10, pool_size), pool_size, 5).astype(int))
+    sizes = sorted({min(int(s), pool_size) for s in sizes})
+    if sizes[0] < 2:
+        raise ConfigError("training-set sizes must be at least 2")
+    return sizes
+
+
+def _fold_metrics(rows, test_mask, size, params, target, score_features, scores, rng) -> dict:
+    pool = np.flatnonzero(~test_mask)
+    train = rng.choice(pool, size=min(size, len(pool)), replace=False)
+    test = rows[test_mask]
+    member_params = SurrogateParams(**{**params.__dict__, "seed": int(rng.integers(1 << 30))})
+    model = Surrogate(params=member_params, score_features=tuple(score_features), target=target)
+    model.fit(rows["hash"].iloc[train].tolist(), rows[target].iloc[train], scores=scores)
+    pred, _std = model.predict_cells(test["hash"].tolist(), scores=scores)
+    y = test[target].to_numpy(dtype=float)
+    baseline = np.full_like(y, rows[target].iloc[train].mean())
+    return {"tau": kendall_tau(pred, y), "rho": spearman_rho(pred, y), "r2": r_squared(y, pred),
+            "rmse": float(np.sqrt(((pred - y) ** 2).mean())),
+            "mean_rmse": float(np.sqrt(((baseline - y) ** 2).mean())), "n_test": len(y)}
+
+
+def _summarise_folds(size: int, per_fold: list[dict]) -> dict:
+    out = {"size": size, "folds": len(per_fold), "n_test": float(np.mean([f["n_test"] for f in per_fold]))}
+    for key in ("tau", "rho", "r2", "rmse", "mean_rmse"):
+        values = np.array([f[key] for f in per_fold], dtype=float)
+        out[key] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        out[f"{key}_std"] = float(np.nanstd(values)) if np.isfinite(values).any() else float("nan")
+    return out
+
+
+def evaluation_report(frame: pd.DataFrame, curve: pd.DataFrame, target: str = "valid_acc") -> str:
+    """The CV curve as text, with the noise ceiling (one training seed ranking the cells as another
+    does) printed next to it."""
+    lines = [f"surrogate cross-validation, target {target} (mean over folds +- std across folds)",
+             f"{'train cells':>11s} {'test/fold':>9s}  {'Kendall tau':>15s}  {'Spearman rho':>15s}  "
+             f"{'R^2':>15s}  {'RMSE %':>7s}  {'mean-predictor RMSE %':>21s}"]
+    for r in curve.itertuples():
+        lines.append(f"{r.size:11d} {r.n_test:9.1f}  {r.tau:+7.3f} +- {r.tau_std:5.3f}  {r.rho:+7.3f} +- {r.rho_std:5.3f}  "
+                     f"{r.r2:+7.3f} +- {r.r2_std:5.3f}  {r.rmse:7.3f}  {r.mean_rmse:21.3f}")
+    ceiling = noise_ceiling(frame, target, n_boot=0)
+    all_rows = ceiling[ceiling["space"] == "all"]
+    if len(all_rows):
+        best = all_rows.iloc[-1]
+        lines.append(f"noise ceiling (seed vs seed, all cells, n={best.n}): tau {best.tau:+.3f}, rho {best.rho:+.3f}")
+    else:
+        lines.append("noise ceiling: not available (fewer than two training seeds per cell)")
+    return "\n".join(lines)
