@@ -1,0 +1,813 @@
+"""Building a table: the job list, the crash-safe journal, the executors and the resumable build.
+
+A build is a list of jobs (kind, cell, seed) under one protocol. An executor runs them (in this
+process, in a pool of single-thread worker processes, or as Ray tasks); the driver alone records
+each finished job in an SQLite journal (WAL mode, one transaction per job) before it counts as done,
+and writes the HDF5 table from the journal atomically, at checkpoints and at the end. Killing a
+build loses at most the jobs in flight; running the same command again resumes.
+
+Several builds may share one journal (a fw and a bw build of the same protocol, even at the same
+time): a job is claimed in the journal before it runs, so no job runs twice, and a finished job is
+reused by every build that needs it.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, ProtocolMismatchError, TableFormatError
+from .protocols import Protocol
+from .space import check_space, space_hashes, uniform_sample_hashes
+
+JOURNAL_SUFFIX = ".journal.sqlite"
+JOURNAL_FORMAT = "snnbench-journal"
+JOURNAL_VERSION = 1
+JOB_LOG_ENV = "SNNBENCH_JOB_LOG"            # append one line per job started (audits, tests)
+KILL_ONCE_ENV = "SNNBENCH_FAULT_KILL_ONCE"  # tests: the first job to start kills its own process
+HEARTBEAT_S = 10.0
+STALE_AFTER_S = 90.0
+
+
+# ----------------------------------------------------------------------------- jobs
+@dataclass(frozen=True, order=True)
+class Job:
+    """One unit of work of a build: score or train one cell with one seed (under the build's protocol)."""
+    kind: str
+    cell_hash: str
+    seed: int
+
+
+def _parse_seeds(seeds, what: str) -> tuple:
+    if isinstance(seeds, str):
+        try:
+            seeds = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"{what} must be comma-separated integers such as 0,1,2, got {seeds!r}") from None
+    seeds = tuple(int(s) for s in seeds)
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{what} must be distinct non-negative integers, got {seeds}")
+    return seeds
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What a build produces. The trained cells are `sample` cells drawn uniformly from the space
+    with `sample_seed` (or every cell with all_cells); every trained cell is also scored, and with
+    score_sample M the scored cells are M in total (the trained ones plus others drawn with the same
+    seed), or every cell of the space with score_all. scores_only: score the selected cells, train none."""
+    space: str
+    protocol: Protocol
+    out: Path
+    sample: int | None = None
+    all_cells: bool = False
+    sample_seed: int = 0
+    seeds: tuple = (0, 1, 2)
+    score_seeds: tuple = (0,)
+    scores_only: bool = False
+    score_sample: int | None = None
+    score_all: bool = False
+    journal: Path | None = None
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "--seeds"))
+        object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "--score-seeds"))
+        if self.journal is not None:
+            object.__setattr__(self, "journal", Path(self.journal))
+
+    def validate(self) -> "BuildSpec":
+        check_space(self.space)
+        self.protocol.validate()
+        if (self.sample is None) == (not self.all_cells):
+            raise ConfigError("choose the cells: give --sample N or --all (not both)")
+        if self.sample is not None and self.sample < 1:
+            raise ConfigError(f"--sample must be at least 1, got {self.sample}")
+        if self.score_sample is not None and self.score_sample < 1:
+            raise ConfigError(f"--score-sample must be at least 1, got {self.score_sample}")
+        if not self.score_seeds:
+            raise ConfigError("give at least one scoring seed (--score-seeds 0)")
+        if not self.scores_only and not self.seeds:
+            raise ConfigError("give at least one training seed (--seeds 0,1) or --scores-only")
+        if self.out.suffix != ".h5":
+            raise ConfigError(f"--out must name an .h5 file, got {self.out}")
+        if self.out.is_dir():
+            raise ConfigError(f"--out {self.out} is a folder")
+        if self.journal_path.resolve() == self.out.resolve():
+            raise ConfigError("the journal and the table must be different files")
+        return self
+
+    @property
+    def journal_path(self) -> Path:
+        return self.journal if self.journal is not None else Path(str(self.out) + JOURNAL_SUFFIX)
+
+    @property
+    def training_seeds(self) -> tuple:
+        return () if self.scores_only else self.seeds
+
+    def selected_cells(self) -> list[str]:
+        """The cells chosen by --sample/--all (trained unless scores_only), sorted by hash."""
+        if self.all_cells:
+            return sorted(space_hashes(self.space))
+        return uniform_sample_hashes(self.space, self.sample, self.sample_seed)
+
+    def score_cells(self) -> list[str]:
+        """Every cell of the table (each is scored for every scoring seed), sorted by hash."""
+        selected = self.selected_cells()
+        if self.all_cells or self.score_all:
+            return sorted(space_hashes(self.space))
+        if self.score_sample is None or self.score_sample <= len(selected):
+            return selected
+        chosen = set(selected)
+        pool = space_hashes(self.space)
+        # a second stream of the same seed: the same command always adds the same cells
+        for i in np.random.default_rng([self.sample_seed, 1]).permutation(len(pool)):
+            if len(chosen) >= self.score_sample:
+                break
+            chosen.add(pool[i])
+        return sorted(chosen)
+
+    def jobs(self) -> list[Job]:
+        """Score jobs first (cell x scoring seed), then training runs seed by seed, so that a partial
+        table has every cell scored and as many cells as possible with one run."""
+        jobs = [Job("score", h, s) for h in self.score_cells() for s in self.score_seeds]
+        if not self.scores_only:
+            train = self.selected_cells()
+            jobs += [Job("train", h, s) for s in self.seeds for h in train]
+        return jobs
+
+    def selection(self) -> dict:
+        """How the cells were chosen, as recorded in the table."""
+        return {"mode": "all" if self.all_cells else "sample", "sample": self.sample,
+                "sample_seed": self.sample_seed, "score_sample": "all" if self.score_all else self.score_sample,
+                "scores_only": self.scores_only, "sampler": "space.uniform_sample_hashes"}
+
+
+# ----------------------------------------------------------------------------- worker side
+def _log_job_start(kind, cell_hash, seed) -> None:
+    path = os.environ.get(JOB_LOG_ENV)
+    if path:
+        line = f"{kind} {cell_hash} {seed} {os.getpid()} {time.time():.3f}\n".encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+def _kill_once_for_fault_test() -> None:
+    """Test hook: with SNNBENCH_FAULT_KILL_ONCE=MARKER set, the first job that manages to create
+    MARKER kills its own process (SIGKILL), as a worker dying mid-task would."""
+    marker = os.environ.get(KILL_ONCE_ENV)
+    if not marker:
+        return
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir=None, device=None) -> dict:
+    """What every executor runs for one job (in a worker): jobs.run_job plus the audit/test hooks."""
+    from .jobs import run_job
+    _log_job_start(kind, cell_hash, seed)
+    _kill_once_for_fault_test()
+    return run_job(kind, cell_hash, protocol_json, seed, data_dir=data_dir, device=device)
+
+
+def dataset_fingerprint(name: str, data_dir=None) -> str:
+    """Fingerprint of a dataset's splits (data.Dataset.fingerprint)."""
+    from .data import load_dataset
+    return load_dataset(name, data_dir).fingerprint()
+
+
+def _init_single_thread_worker() -> None:
+    import torch
+    torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- executors
+class InProcessExecutor:
+    """Runs each job in the calling process, one at a time (uses the GPU when there is one)."""
+    name = "local"
+
+    def __init__(self, data_dir=None, device=None):
+        self.data_dir, self.device = data_dir, device
+        self.capacity = 1
+        self._queue = []
+
+    def fingerprint(self, dataset: str) -> str:
+        return dataset_fingerprint(dataset, self.data_dir)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue)
+
+    def submit(self, job: Job, protocol_json: str) -> None:
+        self._queue.append((job, protocol_json))
+
+    def wait(self, timeout: float) -> list:
+        """Run one queued job; returns [(job, result, error)]."""
+        job, protocol_json = self._queue.pop(0)
+        try:
+            return [(job, execute_job(job.kind, job.cell_hash, protocol_json, job.seed, self.data_dir,
+                                      self.device), None)]
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a failing job is recorded and the build goes on
+            return [(job, None, f"{type(exc).__name__}: {exc}")]
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessPoolExecutor:
+    """Runs jobs in N single-thread worker processes (spawned). A worker that dies (killed, out of
+    memory) breaks the pool; the pool is rebuilt and the jobs in flight are run again, each at most
+    max_retries more times."""
+    name = "local"
+
+    def __init__(self, workers: int, data_dir=None, device=None, max_retries: int = 3):
+        self.workers, self.data_dir, self.device, self.max_retries = workers, data_dir, device, max_retries
+        self.capacity = 2 * workers
+        self._futures = {}
+        self._attempts = {}
+        self._pool = self._new_pool()
+
+    def _new_pool(self):
+        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_init_single_thread_worker)
+
+    def fingerprint(self, dataset: str) -> str:
+        return dataset_fingerprint(dataset, self.data_dir)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def submit(self, job: Job, protocol_json: str) -> None:
+        self._attempts[job] = self._attempts.get(job, 0) + 1
+        future = self._pool.submit(execute_job, job.kind, job.cell_hash, protocol_json, job.seed,
+                                   self.data_dir, self.device)
+        self._futures[future] = (job, protocol_json)
+
+    def wait(self, timeout: float) -> list:
+        finished, _ = cf.wait(list(self._futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        out, broken = [], []
+        for future in finished:
+            job, protocol_json = self._futures.pop(future)
+            try:
+                out.append((job, future.result(), None))
+            except cf.process.BrokenProcessPool:
+                broken.append((job, protocol_json))
+            except Exception as exc:
+                out.append((job, None, f"{type(exc).__name__}: {exc}"))
+        if broken:
+            out += self._rebuild(broken)
+        return out
+
+    def _rebuild(self, broken: list) -> list:
+        """A worker died: every job still in the broken pool is lost; run them again in a new pool."""
+        for future, (job, protocol_json) in list(self._futures.items()):
+            broken.append((job, protocol_json))
+        self._futures.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        failed = []
+        for job, protocol_json in broken:
+            if self._attempts[job] > self.max_retries:
+                failed.append((job, None, f"worker died {self._attempts[job]} times"))
+            else:
+                self.submit(job, protocol_json)
+        return failed
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks: training tasks take one GPU each when the cluster has GPUs (scoring
+    tasks a quarter of one), one CPU otherwise; Ray runs a task again when its worker dies (up to
+    max_retries). Results come back to the driver, which alone writes the journal."""
+    name = "ray"
+
+    def __init__(self, address=None, data_dir=None, device=None, max_retries: int = 3):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'snnbench[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        resources = ray.cluster_resources()
+        self.gpus = resources.get("GPU", 0) > 0
+        self.capacity = max(2, 2 * int(resources.get("CPU", 1) + resources.get("GPU", 0)))
+        self.data_dir, self.device, self.max_retries = data_dir, device, max_retries
+        self._remote = ray.remote(execute_job)
+        self._refs = {}
+
+    def _options(self, kind: str) -> dict:
+        gpus = (1 if kind == "train" else 0.25) if self.gpus else 0
+        return dict(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)
+
+    def fingerprint(self, dataset: str) -> str:
+        task = self.ray.remote(dataset_fingerprint).options(num_cpus=1, max_retries=self.max_retries)
+        return self.ray.get(task.remote(dataset, self.data_dir))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._refs)
+
+    def submit(self, job: Job, protocol_json: str) -> None:
+        ref = self._remote.options(**self._options(job.kind)).remote(
+            job.kind, job.cell_hash, protocol_json, job.seed, self.data_dir, self.device)
+        self._refs[ref] = job
+
+    def wait(self, timeout: float) -> list:
+        ready, _ = self.ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        if ready:
+            more, _ = self.ray.wait(list(self._refs), num_returns=len(self._refs), timeout=0)
+            ready = list({*ready, *more})
+        out = []
+        for ref in ready:
+            job = self._refs.pop(ref)
+            try:
+                out.append((job, self.ray.get(ref), None))
+            except self.ray.exceptions.RayError as exc:
+                out.append((job, None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+        return out
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self.ray.cancel(ref, force=True)
+
+
+def make_executor(executor: str = "local", workers: int = 1, address=None, data_dir=None, device=None,
+                  max_retries: int = 3):
+    """An executor by name: 'local' (in-process, or a pool when workers > 1) or 'ray'."""
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if executor == "ray":
+        return RayExecutor(address, data_dir, device, max_retries)
+    if executor != "local":
+        raise ConfigError(f"unknown executor {executor!r}: use local or ray")
+    if address is not None:
+        raise ConfigError("--address is for --executor ray")
+    if workers == 1:
+        return InProcessExecutor(data_dir, device)
+    return ProcessPoolExecutor(workers, data_dir, device, max_retries)
+
+
+# ----------------------------------------------------------------------------- the journal
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _protocol_difference(old_json: str, new: Protocol) -> str:
+    old = json.loads(old_json)
+    new_d = json.loads(new.to_json())
+    diff = [f"{k} {old.get(k)} vs {new_d.get(k)}" for k in sorted(set(old) | set(new_d))
+            if k not in ("name", "seed") and old.get(k) != new_d.get(k)]
+    return ", ".join(diff) or "same fields, other protocol version"
+
+
+class Journal:
+    """The crash-safe record of finished jobs: an SQLite database in WAL mode. A job is done once its
+    row is committed (one transaction per job); rows are keyed by (kind, cell_hash, protocol_hash,
+    seed), so a job is never recorded twice. A journal holds the jobs of one protocol only."""
+
+    def __init__(self, path, protocol: Protocol):
+        self.path = Path(path)
+        self.protocol = protocol
+        self.protocol_hash = protocol.hash
+        existed = self.path.exists()
+        if existed and self.path.is_dir():
+            raise ConfigError(f"journal {self.path} is a folder")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = self._connect(self.path)
+        try:
+            if existed:
+                self._check_existing()
+            self._create()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+        return conn
+
+    def _check_existing(self) -> None:
+        """Refuse (without writing anything) a file that is not our journal, or one of another protocol."""
+        try:
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError:
+            raise ConfigError(f"{self.path} exists and is not an snnbench journal (not SQLite); "
+                              "choose another --journal or --out") from None
+        if not tables:
+            return
+        meta = dict(self.conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+        if meta.get("format") != JOURNAL_FORMAT:
+            raise ConfigError(f"{self.path} exists and is not an snnbench journal; choose another --journal")
+        if int(meta.get("version", 0)) > JOURNAL_VERSION:
+            raise ConfigError(f"{self.path} is a journal of a newer snnbench (version {meta['version']})")
+        if meta.get("protocol_hash") != self.protocol_hash:
+            raise ProtocolMismatchError(
+                f"journal {self.path} holds jobs of protocol {meta.get('protocol_name')} {meta.get('protocol_hash')}, "
+                f"not {self.protocol.name} {self.protocol_hash} ({_protocol_difference(meta['protocol_json'], self.protocol)}): "
+                "rerun with the same protocol options, or give another --journal")
+
+    def _create(self) -> None:
+        c = self.conn
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=FULL")
+        with self.transaction():
+            c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            c.execute("""CREATE TABLE IF NOT EXISTS jobs (
+                kind TEXT NOT NULL, cell_hash TEXT NOT NULL, protocol_hash TEXT NOT NULL, seed INTEGER NOT NULL,
+                result TEXT NOT NULL, where_ran TEXT, run_id TEXT, finished REAL,
+                PRIMARY KEY (kind, cell_hash, protocol_hash, seed))""")
+            c.execute("""CREATE TABLE IF NOT EXISTS claims (
+                kind TEXT NOT NULL, cell_hash TEXT NOT NULL, protocol_hash TEXT NOT NULL, seed INTEGER NOT NULL,
+                run_id TEXT NOT NULL, claimed REAL, PRIMARY KEY (kind, cell_hash, protocol_hash, seed))""")
+            c.execute("""CREATE TABLE IF NOT EXISTS runs (
+                run_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, started REAL, heartbeat REAL, finished REAL,
+                out TEXT, executor TEXT, command TEXT, jobs_run INTEGER DEFAULT 0, jobs_failed INTEGER DEFAULT 0)""")
+            c.execute("""CREATE TABLE IF NOT EXISTS failures (
+                kind TEXT, cell_hash TEXT, protocol_hash TEXT, seed INTEGER, run_id TEXT, error TEXT, at REAL)""")
+            meta = {"format": JOURNAL_FORMAT, "version": str(JOURNAL_VERSION), "protocol_hash": self.protocol_hash,
+                    "protocol_json": self.protocol.to_json(), "protocol_name": self.protocol.name,
+                    "created": str(time.time())}
+            c.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", meta.items())
+
+    def transaction(self, immediate: bool = False):
+        """A transaction context; immediate takes the write lock at once (claims, records)."""
+        return _Transaction(self.conn, immediate)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- dataset fingerprint
+    def check_fingerprint(self, fingerprint: str) -> None:
+        """Record the dataset fingerprint, or refuse one that differs from the recorded one."""
+        with self.transaction():
+            row = self.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO meta (key, value) VALUES ('dataset_fingerprint', ?)", (fingerprint,))
+            elif row[0] != fingerprint:
+                raise ProtocolMismatchError(
+                    f"journal {self.path} was built on {self.protocol.dataset} data with fingerprint {row[0]}, "
+                    f"but the data now has fingerprint {fingerprint}: the dataset files changed")
+
+    # -- runs
+    def start_run(self, out, executor: str, command: str) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        with self.transaction():
+            self.conn.execute("INSERT INTO runs (run_id, pid, host, started, heartbeat, out, executor, command) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (run_id, os.getpid(), socket.gethostname(), now, now, str(out), executor, command))
+        return run_id
+
+    def finish_run(self, run_id: str) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE runs SET finished=? WHERE run_id=?", (time.time(), run_id))
+            self.conn.execute("DELETE FROM claims WHERE run_id=?", (run_id,))
+
+    def runs(self, out=None) -> list[dict]:
+        """The build invocations recorded in the journal (for one output file when out is given)."""
+        rows = self.conn.execute("SELECT run_id, pid, host, started, finished, out, executor, command, jobs_run, "
+                                 "jobs_failed FROM runs ORDER BY started").fetchall()
+        keys = ("run_id", "pid", "host", "started", "finished", "out", "executor", "command", "jobs_run", "jobs_failed")
+        runs = [dict(zip(keys, r)) for r in rows]
+        return [r for r in runs if out is None or r["out"] == str(out)]
+
+    def _run_alive(self, run_id: str) -> bool:
+        row = self.conn.execute("SELECT pid, host, heartbeat, finished FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None or row[3] is not None:
+            return False
+        pid, host, heartbeat, _ = row
+        if time.time() - heartbeat > STALE_AFTER_S:
+            return False
+        return host != socket.gethostname() or _pid_alive(pid)
+
+    # -- jobs
+    def _key(self, job: Job) -> tuple:
+        return (job.kind, job.cell_hash, self.protocol_hash, int(job.seed))
+
+    def done_jobs(self) -> set:
+        """Every job of this protocol recorded as finished."""
+        rows = self.conn.execute("SELECT kind, cell_hash, seed FROM jobs WHERE protocol_hash=?", (self.protocol_hash,))
+        return {Job(k, h, int(s)) for k, h, s in rows}
+
+    def claim(self, jobs, run_id: str) -> tuple[list, list, list]:
+        """Claim jobs for a run before running them. Returns (claimed, already done, busy: claimed by
+        another build that is still alive). A claim of a dead build (killed) is taken over."""
+        claimed, done, busy = [], [], []
+        with self.transaction(immediate=True):
+            for job in jobs:
+                key = self._key(job)
+                if self.conn.execute("SELECT 1 FROM jobs WHERE kind=? AND cell_hash=? AND protocol_hash=? AND seed=?",
+                                     key).fetchone():
+                    done.append(job)
+                    continue
+                owner = self.conn.execute("SELECT run_id FROM claims WHERE kind=? AND cell_hash=? AND protocol_hash=? "
+                                          "AND seed=?", key).fetchone()
+                if owner and owner[0] != run_id and self._run_alive(owner[0]):
+                    busy.append(job)
+                    continue
+                self.conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)", (*key, run_id, time.time()))
+                claimed.append(job)
+        return claimed, done, busy
+
+    def record(self, job: Job, result: dict, run_id: str) -> bool:
+        """Commit one finished job (one transaction). False if the job was already recorded."""
+        key = self._key(job)
+        if result.get("protocol_hash") != self.protocol_hash or result.get("cell_hash") != job.cell_hash:
+            raise ProtocolMismatchError(f"a worker returned a result of protocol {result.get('protocol_hash')} "
+                                        f"for cell {result.get('cell_hash')}; expected {self.protocol_hash} {job.cell_hash}")
+        with self.transaction(immediate=True):
+            cur = self.conn.execute("INSERT OR IGNORE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                    (*key, json.dumps(result), str(result.get("where", "")), run_id, time.time()))
+            self.conn.execute("DELETE FROM claims WHERE kind=? AND cell_hash=? AND protocol_hash=? AND seed=?", key)
+            self.conn.execute("UPDATE runs SET jobs_run = jobs_run + 1, heartbeat=? WHERE run_id=?", (time.time(), run_id))
+        return cur.rowcount == 1
+
+    def record_failure(self, job: Job, error: str, run_id: str) -> None:
+        with self.transaction(immediate=True):
+            self.conn.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (*self._key(job), run_id, error, time.time()))
+            self.conn.execute("DELETE FROM claims WHERE kind=? AND cell_hash=? AND protocol_hash=? AND seed=?",
+                              self._key(job))
+            self.conn.execute("UPDATE runs SET jobs_failed = jobs_failed + 1 WHERE run_id=?", (run_id,))
+
+    def results(self, jobs) -> dict:
+        """{job: result dict} for the finished jobs among `jobs`."""
+        wanted = set(jobs)
+        out = {}
+        rows = self.conn.execute("SELECT kind, cell_hash, seed, result FROM jobs WHERE protocol_hash=?",
+                                 (self.protocol_hash,))
+        for kind, cell_hash, seed, result in rows:
+            job = Job(kind, cell_hash, int(seed))
+            if job in wanted:
+                out[job] = json.loads(result)
+        return out
+
+
+class _Transaction:
+    """BEGIN [IMMEDIATE] ... COMMIT, or ROLLBACK on an exception."""
+
+    def __init__(self, conn, immediate: bool = False):
+        self.conn, self.immediate = conn, immediate
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        return self.conn
+
+    def __exit__(self, exc_type, *_):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps a run's heartbeat fresh so that other builds sharing the journal see it alive."""
+
+    def __init__(self, path: Path, run_id: str):
+        super().__init__(daemon=True)
+        self.path, self.run_id = path, run_id
+        self.stop_event = threading.Event()
+
+    def run(self):
+        conn = sqlite3.connect(str(self.path), timeout=60)
+        try:
+            while not self.stop_event.wait(HEARTBEAT_S):
+                try:
+                    with conn:
+                        conn.execute("UPDATE runs SET heartbeat=? WHERE run_id=?", (time.time(), self.run_id))
+                except sqlite3.Error:
+                    pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stop_event.set()
+
+
+# ----------------------------------------------------------------------------- the build
+@dataclass
+class BuildSummary:
+    """What a build did. Times in seconds."""
+    out: Path
+    journal: Path
+    n_cells: int
+    n_trained: int
+    n_seeds: int
+    jobs_total: int
+    jobs_run: int
+    jobs_reused: int
+    jobs_by_others: int
+    jobs_failed: int
+    elapsed: float
+    complete: bool
+    failures: list = field(default_factory=list)
+
+    def line(self) -> str:
+        rate = self.jobs_run / self.elapsed if self.elapsed > 0 else 0.0
+        text = (f"{'built' if self.complete else 'INCOMPLETE'} {self.out}: {self.n_cells} cells "
+                f"({self.n_trained} trained x {self.n_seeds} seeds); {self.jobs_total} jobs: {self.jobs_run} run now, "
+                f"{self.jobs_reused} from the journal")
+        if self.jobs_by_others:
+            text += f", {self.jobs_by_others} by another build"
+        if self.jobs_failed:
+            text += f", {self.jobs_failed} FAILED (rerun to retry)"
+        return text + f"; {self.elapsed:.1f} s ({rate:.2f} jobs/s); journal {self.journal}"
+
+
+def check_output(spec: BuildSpec) -> None:
+    """Refuse to overwrite a file that is not a table of this build's protocol and space."""
+    from .table import Bench
+    out = spec.out
+    if not out.exists():
+        return
+    try:
+        bench = Bench(out)
+    except TableFormatError as exc:
+        raise TableFormatError(f"refusing to overwrite {out}: {exc}; choose another --out") from None
+    with bench:
+        meta = bench.metadata
+    if meta["protocol_hash"] != spec.protocol.hash:
+        raise ProtocolMismatchError(f"{out} holds a table of protocol {meta['protocol_name']} {meta['protocol_hash']}, "
+                                    f"not {spec.protocol.name} {spec.protocol.hash}: choose another --out")
+    if meta["space"] != spec.space:
+        raise ConfigError(f"{out} holds a table of the {meta['space']} space, not {spec.space}: choose another --out")
+
+
+class Build:
+    """One build invocation: run the jobs of `spec` not yet in the journal, then write the table.
+
+    checkpoint_jobs / checkpoint_seconds: rewrite the table after that many finished jobs or that
+    many seconds, whichever comes first (the final write happens in any case)."""
+
+    def __init__(self, spec: BuildSpec, executor: str = "local", workers: int = 1, address=None, device=None,
+                 checkpoint_jobs: int = 500, checkpoint_seconds: float = 600.0, max_retries: int = 3,
+                 progress: bool = True, command: str | None = None):
+        self.spec = spec
+        self.executor_name, self.workers, self.address, self.device = executor, workers, address, device
+        self.checkpoint_jobs, self.checkpoint_seconds = checkpoint_jobs, checkpoint_seconds
+        self.max_retries, self.progress = max_retries, progress
+        self.command = command or "python API: snnbench.build.Build"
+
+    def run(self) -> BuildSummary:
+        """Run the build to the end and write the final table; returns its summary."""
+        spec = self.spec.validate()
+        if self.checkpoint_jobs < 1 or self.checkpoint_seconds <= 0:
+            raise ConfigError("checkpoint intervals must be positive")
+        check_output(spec)
+        jobs = spec.jobs()
+        self._cells = spec.score_cells()
+        journal = Journal(spec.journal_path, spec.protocol)
+        try:
+            executor = make_executor(self.executor_name, self.workers, self.address, spec.data_dir, self.device,
+                                     self.max_retries)
+            try:
+                journal.check_fingerprint(executor.fingerprint(spec.protocol.dataset))
+                return self._run(spec, jobs, journal, executor)
+            finally:
+                executor.close()
+        finally:
+            journal.close()
+
+    def _run(self, spec, jobs, journal, executor) -> BuildSummary:
+        t_start = time.perf_counter()
+        run_id = journal.start_run(spec.out, executor.name, self.command)
+        heartbeat = _Heartbeat(journal.path, run_id)
+        heartbeat.start()
+        self._jobs = jobs
+        done_before = journal.done_jobs() & set(jobs)
+        state = _Progress(len(jobs), len(done_before), self.progress)
+        self._last_write, self._since_write = time.monotonic(), 0
+        try:
+            counts = self._drive(spec, [j for j in jobs if j not in done_before], journal, executor, run_id, state)
+        except BaseException:
+            self._write(spec, jobs, journal, complete=False)
+            raise
+        finally:
+            state.close()
+            heartbeat.stop()
+        journal.finish_run(run_id)
+        complete = self._write(spec, jobs, journal, complete=True)
+        n_trained = len({j.cell_hash for j in jobs if j.kind == "train"})
+        return BuildSummary(spec.out, journal.path, len(self._cells), n_trained, len(spec.training_seeds),
+                            len(jobs), counts["run"], len(done_before), counts["others"], counts["failed"],
+                            time.perf_counter() - t_start, complete, counts["failures"])
+
+    def _drive(self, spec, todo, journal, executor, run_id, state) -> dict:
+        """Claim, submit and record jobs until none is left (waiting for jobs another build runs)."""
+        protocol_json = spec.protocol.to_json()
+        queue, waiting = list(todo), []
+        counts = {"run": 0, "others": 0, "failed": 0, "failures": []}
+        last_poll = time.monotonic()
+        while queue or waiting or executor.in_flight:
+            room = executor.capacity - executor.in_flight
+            if room > 0 and queue:
+                batch, queue = queue[:room], queue[room:]
+                claimed, done, busy = journal.claim(batch, run_id)
+                for job in claimed:
+                    executor.submit(job, protocol_json)
+                counts["others"] += len(done)
+                state.update(len(done))
+                waiting += busy
+                continue
+            if executor.in_flight:
+                for job, result, error in executor.wait(timeout=1.0):
+                    if error is None:
+                        journal.record(job, result, run_id)
+                        counts["run"] += 1
+                    else:
+                        journal.record_failure(job, error, run_id)
+                        counts["failed"] += 1
+                        counts["failures"].append(f"{job.kind} {job.cell_hash} seed {job.seed}: {error}")
+                    state.update(1)
+                    self._since_write += 1
+                self._maybe_checkpoint(spec, journal)
+            elif waiting and time.monotonic() - last_poll > 2.0:
+                last_poll = time.monotonic()
+                waiting, queue = [], waiting  # claim() sorts them into done / claimable / still busy
+            elif waiting:
+                time.sleep(0.5)
+        return counts
+
+    def _maybe_checkpoint(self, spec, journal) -> None:
+        if (self._since_write >= self.checkpoint_jobs
+                or time.monotonic() - self._last_write >= self.checkpoint_seconds):
+            self._write(spec, self._jobs, journal, complete=False)
+
+    def _write(self, spec, jobs, journal, complete: bool) -> bool:
+        """Write the table from the journal (atomically). Returns whether every job is in it."""
+        from .table import assemble_columns, table_attrs, write_table
+        results = journal.results(jobs)
+        all_done = len(results) == len(jobs)
+        scores = {(j.cell_hash, j.seed): r for j, r in results.items() if j.kind == "score"}
+        runs = {(j.cell_hash, j.seed): r for j, r in results.items() if j.kind == "train"}
+        columns = assemble_columns(self._cells, scores, runs, spec.training_seeds, spec.score_seeds,
+                                   spec.protocol.epochs)
+        where = {}
+        for r in results.values():
+            where[str(r.get("where", ""))] = where.get(str(r.get("where", "")), 0) + 1
+        build = {"executor": self.executor_name, "workers": self.workers, "address": self.address,
+                 "journal": str(journal.path), "command": self.command, "jobs_total": len(jobs),
+                 "jobs_done": len(results), "where": where, "runs": journal.runs(spec.out),
+                 "host": socket.gethostname(), "python": platform.python_version(), "snnbench": __version__}
+        fingerprint = journal.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
+        attrs = table_attrs(space=spec.space, protocol=spec.protocol, dataset_fingerprint=fingerprint[0] if fingerprint else "",
+                            seeds=spec.training_seeds, score_seeds=spec.score_seeds, columns=columns,
+                            complete=complete and all_done, selection=spec.selection(), build=build)
+        spec.out.parent.mkdir(parents=True, exist_ok=True)
+        write_table(spec.out, columns, attrs)
+        self._last_write, self._since_write = time.monotonic(), 0
+        return complete and all_done
+
+
+class _Progress:
+    """A tqdm bar over jobs (done / total, rate, ETA) on stderr."""
+
+    def __init__(self, total: int, initial: int, enabled: bool):
+        from tqdm import tqdm
+        self.bar = tqdm(total=total, initial=initial, unit="job", disable=not enabled, dynamic_ncols=True,
+                        desc="build", smoothing=0.1)
+
+    def update(self, n: int) -> None:
+        if n:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def build_table(spec: BuildSpec, **options) -> BuildSummary:
+    """Run a build (see Build for the options) and return its summary."""
+    return Build(spec, **options).run()
+
+
+__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "build_table", "execute_job", "make_executor"]
