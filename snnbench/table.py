@@ -11,6 +11,7 @@ Opening a table reads its metadata and the hash index only; rows are read when a
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from . import __version__
 from .errors import ArchitectureNotInTable, ConfigError, InvalidCellError, TableFormatError
 from .protocols import Protocol
 from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, canonical_batch, cell_attributes, hash_text,
-                    looks_like_hash, matrix_to_text, prune_batch)
+                    iter_cells, looks_like_hash, matrix_to_text, prune_batch)
 
 TABLE_FORMAT = "snnbench-table"
 SCHEMA_VERSION = 1
@@ -144,9 +145,16 @@ def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seed
     return cols
 
 
+@functools.lru_cache(maxsize=1)
+def _fw_texts() -> dict:
+    """hash -> canonical text of the fw space (cheap; the bw index is built only for bw cells)."""
+    return dict(iter_cells("fw"))
+
+
 def _cell_columns(hashes) -> dict:
     """hash, canonical text, canonical matrix, space and attributes of sorted cell hashes."""
-    cells = [Cell.from_hash(h) for h in hashes]
+    fw = _fw_texts()
+    cells = [Cell.from_text(fw[h]) if h in fw else Cell.from_hash(h) for h in hashes]
     matrices = np.array([c.canonical_matrix for c in cells], dtype=np.int8).reshape(-1, 4, 4)
     cols = {"cells/hash": _fixed_strings(hashes, HASH_LENGTH),
             "cells/text": _fixed_strings([c.canonical_text for c in cells], 19),
@@ -196,11 +204,16 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+_writes_in_this_process = [0]
+
+
 def _pause_for_fault_test() -> None:
-    """Test hook: with SNNBENCH_FAULT_PAUSE_WRITE=MARKER set and MARKER absent, create MARKER and
-    sleep in the middle of writing the temporary file, so that a test can kill the process there."""
+    """Test hook: with SNNBENCH_FAULT_PAUSE_WRITE=MARKER set (and SNNBENCH_FAULT_PAUSE_WRITE_AT=N, the
+    N-th table write of this process, default 1), create MARKER and sleep in the middle of writing the
+    temporary file, so that a test can kill the process exactly there. Once MARKER exists, no pause."""
+    _writes_in_this_process[0] += 1
     marker = os.environ.get(PAUSE_WRITE_ENV)
-    if not marker:
+    if not marker or _writes_in_this_process[0] != int(os.environ.get(PAUSE_WRITE_ENV + "_AT", "1")):
         return
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))

@@ -1,0 +1,32 @@
+"""Shared fixtures. Threads: one per process and passive waiting, on machines with 2 shared cores."""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+# ----------------------------------------------------------------------------- the small fw table
+# What small_fw_table holds (tests may rely on these numbers).
+SMALL_FW_TABLE = dict(space="fw", protocol="digits-cpu", epochs=2, width=8, sample=12, sample_seed=0,
+                      seeds=(0, 1), score_seeds=(0,), score_sample=52)
+
+
+@pytest.fixture(scope="session")
+def small_fw_table(tmp_path_factory) -> Path:
+    """Path of a small digits fw table built once per session by the real builder (two single-thread
+    worker processes): 12 cells trained with seeds 0 and 1 under digits-cpu with epochs=2, width=8,
+    and 52 cells scored with seed 0 (the 12 trained ones and 40 scored only). Its journal lies beside
+    it, at str(path) + '.journal.sqlite'. Read it, never write to it."""
+    from snnbench.build import Build, BuildSpec
+    from snnbench.protocols import get_protocol
+    c = SMALL_FW_TABLE
+    out = tmp_path_factory.mktemp("small_fw_table") / "digits_fw.h5"
+    spec = BuildSpec(c["space"], get_protocol(c["protocol"], epochs=c["epochs"], width=c["width"]), out,
+                     sample=c["sample"], sample_seed=c["sample_seed"], seeds=c["seeds"],
+                     score_seeds=c["score_seeds"], score_sample=c["score_sample"])
+    summary = Build(spec, workers=2, progress=False, command="tests/conftest.py small_fw_table").run()
+    assert summary.complete, summary.line()
+    return out
