@@ -259,6 +259,298 @@ def verify_cmd(table_path):
                f"{'' if m['complete'] else ' (checkpoint of an unfinished build)'}")
 
 
+# ----------------------------------------------------------------------------- analysis, surrogate, search
+# (snnbench.analysis, snnbench.surrogate, snnbench.search; the table is a positional FILE here)
+def _plain_json(value):
+    """JSON-ready copy of nested results: NaN -> null, numpy scalars -> Python numbers."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v) for v in value]
+    if hasattr(value, "item"):
+        return _plain_json(value.item())
+    return value
+
+
+def _num(value, fmt) -> str:
+    return "-" if value is None or value != value else format(value, fmt)
+
+
+def _csv_ints(text, what):
+    from .errors import ConfigError
+    try:
+        return [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+@main.command("correlate")
+@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--plot", "plot_out", type=click.Path(), default=None, help="Write the figures: a folder, or NAME.png (with NAME_attributes.png and NAME_distribution.png beside it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (NaN as null).")
+@click.option("--boot", "n_boot", type=click.IntRange(0), default=1000, show_default=True, help="Bootstrap resamples of the cells for the intervals (0: none).")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Coverage of the bootstrap intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+def correlate_cmd(table_path, plot_out, as_json, n_boot, confidence, seed):
+    """Kendall tau and Spearman rho of every zero-cost score against validation and test accuracy,
+    per space, with bootstrap intervals and the seed-to-seed noise ceiling."""
+    from . import analysis
+    from .errors import ConfigError
+    from .table import open_table
+    with open_table(table_path) as bench:
+        frame = bench.to_dataframe()
+    report = analysis.correlation_report(frame, n_boot=n_boot, confidence=confidence, seed=seed)
+    if report["n_trained"] < 3:
+        raise ConfigError(f"{table_path} has {report['n_trained']} trained cells: correlations need at least 3")
+    if as_json:
+        click.echo(json.dumps(_plain_json(analysis.report_to_json(report)), sort_keys=True))
+    else:
+        click.echo(analysis.format_report(report))
+    if plot_out:
+        for path in analysis.plot_all(frame, plot_out, n_boot=n_boot, seed=seed):
+            click.echo(f"wrote {path}", err=as_json)
+
+
+@main.group("surrogate", cls=SnnbenchGroup)
+def surrogate_group():
+    """Fit and evaluate the XGBoost surrogate of a table."""
+
+
+def _surrogate_params(members, estimators, depth, seed, threads):
+    from .surrogate import SurrogateParams
+    return SurrogateParams(n_members=members, n_estimators=estimators, max_depth=depth, seed=seed, nthread=threads).check()
+
+
+_SURROGATE_OPTIONS = [
+    click.option("--target", type=click.Choice(["valid_acc", "test_acc"]), default="valid_acc", show_default=True, help="Accuracy the model predicts (mean over training seeds)."),
+    click.option("--with-scores", "with_scores", default="", help="Zero-cost scores used as extra features, comma-separated (hd,sahd,...); none by default."),
+    click.option("--members", type=click.IntRange(1), default=5, show_default=True, help="Ensemble size (each member on a bootstrap resample)."),
+    click.option("--estimators", type=click.IntRange(1), default=400, show_default=True, help="Boosting rounds per member."),
+    click.option("--depth", type=click.IntRange(1), default=4, show_default=True, help="Maximum tree depth."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the ensemble (and of the folds)."),
+    click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="XGBoost threads."),
+]
+
+
+def _with_surrogate_options(fn):
+    for option in reversed(_SURROGATE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _score_features(text):
+    from .errors import ConfigError
+    from .surrogate import OPTIONAL_SCORE_FEATURES
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in names if s not in OPTIONAL_SCORE_FEATURES]
+    if bad:
+        raise ConfigError(f"unknown score feature {', '.join(bad)}: choose from {', '.join(OPTIONAL_SCORE_FEATURES)}")
+    return names
+
+
+@surrogate_group.command("fit")
+@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="MODEL.json to write (members go beside it).")
+@_with_surrogate_options
+def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators, depth, seed, threads):
+    """Fit the surrogate ensemble on every trained cell of FILE and save it."""
+    from .surrogate import Surrogate
+    from .table import open_table
+    with open_table(table_path) as bench:
+        frame, protocol = bench.to_dataframe(), bench.protocol
+    model = Surrogate(_surrogate_params(members, estimators, depth, seed, threads),
+                      score_features=_score_features(with_scores), target=target)
+    t0 = time.perf_counter()
+    model.fit_table(frame, protocol)
+    path = model.save(out)
+    click.echo(f"fit {len(model.members)} members on {len(model.train_hashes)} trained cells ({target}) in "
+               f"{time.perf_counter() - t0:.1f} s; wrote {path} and {len(model.members)} member files beside it")
+
+
+@surrogate_group.command("eval")
+@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--sizes", default=None, help="Training-set sizes of the curve, comma-separated (default: 5 steps up to all).")
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Folds of the cross-validation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the curve as JSON.")
+@_with_surrogate_options
+def surrogate_eval_cmd(table_path, sizes, folds, as_json, target, with_scores, members, estimators, depth, seed, threads):
+    """k-fold cross-validation of the surrogate on FILE: Kendall tau, Spearman rho and R^2 on held-out
+    cells as a curve over training-set size, next to the noise ceiling."""
+    from .surrogate import cross_validate, evaluation_report
+    from .table import open_table
+    with open_table(table_path) as bench:
+        frame = bench.to_dataframe()
+    sizes = _csv_ints(sizes, "--sizes") if sizes else None
+    curve = cross_validate(frame, sizes=sizes, folds=folds, params=_surrogate_params(members, estimators, depth, seed, threads),
+                           target=target, score_features=_score_features(with_scores), seed=seed)
+    if as_json:
+        click.echo(json.dumps(_plain_json(curve.to_dict(orient="records"))))
+    else:
+        click.echo(evaluation_report(frame, curve, target))
+
+
+@main.command("predict")
+@click.argument("cells", metavar="CELL...", nargs=-1, required=True)
+@click.option("--model", type=click.Path(dir_okay=False), required=True, help="MODEL.json written by `snnbench surrogate fit`.")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="A table whose protocol the model must match (and whose scores it may need).")
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+def predict_cmd(cells, model, table_path, as_json):
+    """Predicted accuracy of each CELL (hash or row text) from a surrogate: mean +- std over the
+    ensemble. A prediction, never a measurement."""
+    from .space import Cell
+    from .surrogate import load_surrogate
+    parsed = [Cell.parse(c) for c in cells]
+    surrogate = load_surrogate(model)
+    scores = None
+    if table_path is not None:
+        from .table import open_table
+        with open_table(table_path) as bench:
+            surrogate.check_protocol(bench.protocol.hash)
+            scores = bench.to_dataframe().set_index("hash")
+    mean, std = surrogate.predict_cells(parsed, scores=scores)
+    rows = [{"hash": c.hash, "text": c.canonical_text, "space": c.space, "predicted": True, "target": surrogate.target,
+             "mean": float(m), "std": float(s), "in_training_set": c.hash in set(surrogate.train_hashes)}
+            for c, m, s in zip(parsed, mean, std)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        note = " (a training cell of the model)" if r["in_training_set"] else ""
+        click.echo(f"{r['hash']}  {r['text']}  predicted {r['target']} {r['mean']:.2f} +- {r['std']:.2f} %{note}")
+
+
+_HARNESS_ALIASES = {"random": "rs", "hd": "zc-hd", "sahd": "zc-sahd"}
+
+
+def _search_algos(text, harness):
+    from .errors import ConfigError
+    from .search import ALGORITHMS, PAPER_ALGOS
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    known = ALGORITHMS if harness else PAPER_ALGOS
+    if harness:
+        names = [_HARNESS_ALIASES.get(a, a) for a in names]
+    bad = [a for a in names if a not in known]
+    if bad or not names:
+        hint = "" if harness else " (the harness algorithms need --budget-hours)"
+        raise ConfigError(f"unknown --algo {', '.join(bad) or text!r}: choose from {', '.join(known)}{hint}")
+    return names
+
+
+def _paper_search(bench, algos, space_name, samples, runs, seed, model, compute, restrict, data_dir, device, as_json):
+    from .search import paper_search, summarise_paper_search
+    summaries = []
+    for algo in algos:
+        results = paper_search(bench, space_name, algo, n_samples=samples, runs=runs, seed=seed, model=model,
+                               compute_missing=compute, restrict_to_table=restrict, data_dir=data_dir,
+                               device=device, progress=not as_json and algo != "random")
+        summary = summarise_paper_search(results)
+        summary["results"] = [r.__dict__ for r in results]
+        summaries.append(summary)
+        if as_json:
+            continue
+        for r in results:
+            mark = {"table": "", "surrogate": "  PREDICTED by the surrogate", "untrained": "  not trained in the table"}[r.source]
+            click.echo(f"{algo:6s} {space_name} run {r.run}: {r.winner} {r.text}  score {_num(r.score, '.3f')}  "
+                       f"valid {_num(r.valid_acc, '.2f')} %  test {_num(r.test_acc, '.2f')} %{mark}")
+        sources = ", ".join(f"{n} {s}" for s, n in summary["sources"].items())
+        click.echo(f"{algo:6s} {space_name}: valid {_num(summary['valid_acc'], '.2f')} +- "
+                   f"{_num(summary['valid_acc_std'], '.2f')} %, test {_num(summary['test_acc'], '.2f')} +- "
+                   f"{_num(summary['test_acc_std'], '.2f')} % over {runs} runs of "
+                   f"{samples} samples (winners: {sources})")
+    if as_json:
+        click.echo(json.dumps(_plain_json(summaries)))
+
+
+def _harness(bench, algos, space_name, budget_hours, runs, seed, model, plot_out, as_json):
+    from .search import plot_regret, run_algorithm
+    budget_s = budget_hours * 3600.0
+    results = [run_algorithm(a, bench, space_name, budget_s, runs=runs, seed=seed, model=model) for a in algos]
+    finals = [r.final() for r in results]
+    if as_json:
+        click.echo(json.dumps(_plain_json(finals)))
+    else:
+        click.echo(f"{'algorithm':26s} {'evals':>6s}  {'best valid %':>15s}  {'its test %':>15s}  {'test regret':>15s}"
+                   f"   ({runs} runs, {budget_hours:g} simulated hours, {space_name} space)")
+        for f in finals:
+            click.echo(f"{f['algo']:26s} {f['evaluations']:6.1f}  {f['best_valid_acc']:7.2f} +- {f['best_valid_acc_std']:4.2f}  "
+                       f"{f['best_test_acc']:7.2f} +- {f['best_test_acc_std']:4.2f}  {f['regret']:7.2f} +- {f['regret_std']:4.2f}")
+    if plot_out:
+        click.echo(f"wrote {plot_regret(results, plot_out, budget_s)}", err=as_json)
+
+
+def _search_options(default_algo):
+    return lambda fn: _add_search_options(fn, default_algo)
+
+
+def _add_search_options(fn, default_algo):
+    options = [
+        click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False)),
+        click.option("--algo", default=default_algo, show_default=True, help="sahd, hd or random (the paper's search); with --budget-hours also rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated for several."),
+        click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), default="fw", show_default=True, help="Space searched."),
+        click.option("--runs", type=click.IntRange(1), default=5, show_default=True, help="Independent runs (seeds)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Base seed."),
+        click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate MODEL.json answering for untrained cells (marked as predicted)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the results as JSON."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _open_model(model, bench):
+    if model is None:
+        return None
+    from .surrogate import load_surrogate
+    return load_surrogate(model, protocol_hash=bench.protocol.hash)
+
+
+@main.command("search")
+@_search_options("sahd")
+@click.option("--samples", type=click.IntRange(1), default=5000, show_default=True, help="Candidates drawn per run (the paper's search).")
+@click.option("--no-compute", is_flag=True, help="Drop candidates the table has no score for instead of scoring them now.")
+@click.option("--restrict-to-table", is_flag=True, help="Draw only cells trained in the table, so every winner is measured.")
+@click.option("--budget-hours", type=click.FloatRange(min=0, min_open=True), default=None, help="Run the NAS-algorithm harness with this simulated training budget instead.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="With --budget-hours: PNG of test regret against simulated time.")
+@click.option("--data-dir", default=None, help="Dataset folder, for scoring candidates the table lacks.")
+@click.option("--device", default=None, help="cpu or cuda, for scoring candidates the table lacks.")
+def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples, no_compute, restrict_to_table,
+               budget_hours, plot_out, data_dir, device):
+    """The paper's search on FILE: draw --samples cells as the authors do, keep the best by SAHD or HD
+    (or a random one), report the winner's accuracy, mean +- std over --runs. With --budget-hours,
+    run NAS algorithms against the table with a simulated clock instead (as `snnbench run-algo`)."""
+    from .errors import ConfigError
+    from .table import open_table
+    harness = budget_hours is not None
+    if plot_out and not harness:
+        raise ConfigError("--plot draws the regret of the harness: give --budget-hours too")
+    algos = _search_algos(algo, harness)
+    with open_table(table_path) as bench:
+        surrogate = _open_model(model, bench)
+        if harness:
+            _harness(bench, algos, space_name, budget_hours, runs, seed, surrogate, plot_out, as_json)
+        else:
+            _paper_search(bench, algos, space_name, samples, runs, seed, surrogate, not no_compute,
+                          restrict_to_table, data_dir, device, as_json)
+
+
+@main.command("run-algo")
+@_search_options("rs,re,ls,zc-sahd")
+@click.option("--budget-hours", type=click.FloatRange(min=0, min_open=True), required=True, help="Simulated training time per run (hours).")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="PNG of test regret against simulated time.")
+def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, budget_hours, plot_out):
+    """Run NAS algorithms (rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated) against FILE as a
+    training service with a simulated clock; print the final incumbents and optionally plot regret."""
+    from .table import open_table
+    algos = _search_algos(algo, True)
+    with open_table(table_path) as bench:
+        _harness(bench, algos, space_name, budget_hours, runs, seed, _open_model(model, bench), plot_out, as_json)
+
+
+# ----------------------------------------------------------------------------- end of analysis, surrogate, search
+
+
 def run():  # console entry for `python -m snnbench`
     main()
 

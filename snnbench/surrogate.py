@@ -18,6 +18,7 @@ ModelFormatError on anything damaged or mismatched.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import pandas as pd
 
 from .analysis import kendall_tau, noise_ceiling, spearman_rho
 from .errors import ConfigError, ModelFormatError, TableFormatError
-from .space import ATTRIBUTE_NAMES, PAIRS, Cell
+from .space import ATTRIBUTE_NAMES, PAIRS, Cell, cell_attributes, looks_like_hash, text_to_matrix
 
 FEATURE_VERSION = 1
 MODEL_FORMAT = "snnbench-surrogate"
@@ -41,8 +42,33 @@ OPTIONAL_SCORE_FEATURES = ("hd", "sahd", "sahd_eq9", "n_params", "firing_rate_in
 def pair_states(cell) -> np.ndarray:
     """State of each of the 6 node pairs of the cell's canonical matrix: 0 none, 1..4 a forward op
     (i -> j), 5..8 a backward op (j -> i, op code + 4)."""
-    m = Cell.parse(cell).canonical_matrix
+    return _states_of(_as_cell(cell).canonical_text).copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _states_of(canonical_text: str) -> np.ndarray:
+    m = text_to_matrix(canonical_text)
     return np.array([m[i, j] if m[i, j] else (m[j, i] + 4 if m[j, i] else 0) for i, j in PAIRS], dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def _structure_row(canonical_text: str) -> np.ndarray:
+    """One-hot pair states and attribute counts of a canonical cell (cached: searches ask again and again)."""
+    onehot = np.zeros((len(PAIRS), len(PAIR_STATES)))
+    onehot[np.arange(len(PAIRS)), _states_of(canonical_text)] = 1.0
+    attrs = cell_attributes(text_to_matrix(canonical_text))
+    return np.concatenate([onehot.ravel(), [float(attrs[a]) for a in ATTRIBUTE_NAMES]])
+
+
+@functools.lru_cache(maxsize=200_000)
+def _cell_of_hash(arch_hash: str) -> Cell:
+    return Cell.from_hash(arch_hash)
+
+
+def _as_cell(spec) -> Cell:
+    if isinstance(spec, str) and looks_like_hash(spec):
+        return _cell_of_hash(spec.strip().lower())
+    return Cell.parse(spec)
 
 
 def feature_names(score_features=()) -> list[str]:
@@ -57,12 +83,9 @@ def encode_cells(cells, scores: pd.DataFrame | None = None, score_features=()) -
     With score_features, `scores` must be a frame indexed by cell hash holding those columns
     (such as the table's to_dataframe().set_index('hash')); a missing score is NaN, which XGBoost
     treats as missing."""
-    cells = [Cell.parse(c) for c in cells]
-    onehot = np.zeros((len(cells), len(PAIRS), len(PAIR_STATES)))
-    for row, cell in enumerate(cells):
-        onehot[row, np.arange(len(PAIRS)), pair_states(cell)] = 1.0
-    attrs = np.array([[float(cell.attributes()[a]) for a in ATTRIBUTE_NAMES] for cell in cells]).reshape(len(cells), -1)
-    parts = [onehot.reshape(len(cells), -1), attrs]
+    cells = [_as_cell(c) for c in cells]
+    width = len(PAIRS) * len(PAIR_STATES) + len(ATTRIBUTE_NAMES)
+    parts = [np.array([_structure_row(c.canonical_text) for c in cells]).reshape(len(cells), width)]
     if score_features:
         if scores is None:
             raise ConfigError(f"this surrogate uses the scores {', '.join(score_features)} as features: "
@@ -138,10 +161,12 @@ class Surrogate:
         self.members = []
         for member in range(self.params.n_members):
             rows = rng.integers(0, len(y), len(y)) if self.params.bootstrap else np.arange(len(y))
-            data = xgb.DMatrix(x[rows], label=y[rows], feature_names=self.feature_names)
-            self.members.append(xgb.train(self.params.xgb_params(member), data,
-                                          num_boost_round=self.params.n_estimators))
-        self.train_hashes = sorted({Cell.parse(c).hash for c in cells})
+            # Names are attached after training: XGBoost re-validates them on every boosting round.
+            booster = xgb.train(self.params.xgb_params(member), xgb.DMatrix(x[rows], label=y[rows]),
+                                num_boost_round=self.params.n_estimators)
+            booster.feature_names = self.feature_names
+            self.members.append(booster)
+        self.train_hashes = sorted({_as_cell(c).hash for c in cells})
         return self
 
     def fit_table(self, frame: pd.DataFrame, protocol=None) -> "Surrogate":

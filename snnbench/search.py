@@ -1,0 +1,682 @@
+"""Searching the space against a table: the paper's zero-cost search, and a harness in which NAS
+algorithms run as if they were training networks.
+
+1. paper_search: draw N candidate cells with the authors' sampler, keep the one with the best
+   zero-cost score (HD or SAHD; or a random one), and look up what it achieves when trained. Over
+   several runs this is the analogue of the paper's Table 4.
+
+2. SimulatedBenchmark: a training service backed by a table. `evaluate(cell, epochs)` returns the
+   validation accuracy one training run reached after `epochs` epochs and charges that run's measured
+   training time to a simulated clock, so that algorithms are compared at equal simulated cost. The
+   best-so-far validation accuracy and the test accuracy of that incumbent are logged over simulated
+   time (NATS-Bench's simulate_train_eval and NASLib's search logs are the models).
+   Only cells of the benchmark's space can be queried; only cells trained in the table can be
+   evaluated, unless a surrogate is given, whose predictions are marked `predicted`.
+
+The built-in algorithms (RandomSearch, RegularizedEvolution, LocalSearch, ZeroCostPick,
+PredictorGuided) are short classes with one method, run(bench, rng); copy one to write your own.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .analysis import seed_columns
+from .errors import ArchitectureNotInTable, ConfigError, InvalidCellError
+from .space import (PAIRS, Cell, all_encodings, canonical_batch, check_space, lex_key, prune_batch, sample_cells,
+                    space_hashes, states_to_matrices)
+from .surrogate import pair_states
+
+PAPER_ALGOS = ("sahd", "hd", "random")
+# Relabelling nodes 1 and 2 permutes the pairs (0,1)<->(0,2) and (1,3)<->(2,3).
+_SWAP_PAIRS = [1, 0, 2, 3, 5, 4]
+
+
+# ----------------------------------------------------------------------------- table access
+def table_frame(bench) -> pd.DataFrame:
+    """The bench's one-row-per-cell frame indexed by cell hash (a DataFrame is accepted as is)."""
+    frame = bench if isinstance(bench, pd.DataFrame) else bench.to_dataframe()
+    return frame.set_index("hash", drop=False) if "hash" in frame.columns else frame
+
+
+def in_space(cell: Cell, space: str) -> bool:
+    """The bw space holds every cell; the fw space the cells without a backward edge."""
+    return space == "bw" or cell.space == "fw"
+
+
+def _trained_mask(frame: pd.DataFrame) -> np.ndarray:
+    return np.isfinite(frame["valid_acc"].to_numpy(dtype=float))
+
+
+# ----------------------------------------------------------------------------- the paper's search
+@dataclass
+class PaperSearchRun:
+    """One search: the winner among n_samples candidates and what it achieves (accuracies in %).
+    source: 'table' (measured), 'surrogate' (predicted, the model's target only) or 'untrained'."""
+    run: int
+    algo: str
+    space: str
+    n_samples: int
+    winner: str
+    text: str
+    score: float
+    valid_acc: float
+    test_acc: float
+    source: str
+    n_scored_now: int
+
+
+def paper_search(bench, space: str, algo: str = "sahd", n_samples: int = 5000, runs: int = 5, seed: int = 0,
+                 model=None, compute_missing: bool = True, restrict_to_table: bool = False,
+                 data_dir=None, device=None, progress: bool = False) -> list[PaperSearchRun]:
+    """The paper's search, `runs` times: draw n_samples cells with the authors' sampler
+    (space.sample_cells), keep the best by `algo` ('sahd', 'hd': highest score; 'random': the first
+    drawn), and look up the winner's mean accuracies in the table; if it was not trained, the
+    surrogate `model` predicts it (marked) or it is reported as untrained.
+
+    Scores come from the table; a candidate without one is scored now (scorer.score_one under the
+    table's protocol, seed 0) when compute_missing, else dropped. restrict_to_table draws from the
+    authors' sampler conditioned on the cell having been trained, so every winner is measured."""
+    check_space(space)
+    if algo not in PAPER_ALGOS:
+        raise ConfigError(f"unknown search {algo!r}: choose one of {', '.join(PAPER_ALGOS)}")
+    if n_samples < 1 or runs < 1:
+        raise ConfigError("--samples and --runs must be at least 1")
+    frame = table_frame(bench)
+    trained = set(frame.index[_trained_mask(frame)])
+    if restrict_to_table and not any(space == "bw" or frame.at[h, "space"] == "fw" for h in trained):
+        raise ArchitectureNotInTable(f"the table has no trained cell of the {space} space")
+    scorer = _ScoreLookup(frame, bench, compute_missing, data_dir, device) if algo != "random" else None
+    results = []
+    for run in range(runs):
+        rng = np.random.default_rng([seed, run])
+        candidates = _draw(space, n_samples, rng, trained if restrict_to_table else None)
+        if scorer is None:
+            winner, score = candidates[0], float("nan")
+        else:
+            winner, score = scorer.best(candidates, algo, progress)
+        results.append(PaperSearchRun(run, algo, space, n_samples, winner.hash, winner.canonical_text, score,
+                                      *_outcome(frame, winner, model), n_scored_now=scorer.n_computed if scorer else 0))
+    return results
+
+
+def _draw(space: str, n: int, rng, allowed: set | None) -> list[Cell]:
+    """n cells from the authors' sampler; with `allowed`, from the sampler's distribution conditioned
+    on the cell's hash being in `allowed` (drawn directly with the exact probabilities)."""
+    if allowed is None:
+        return sample_cells(space, n, rng)
+    cells = [c for c in (Cell.from_hash(h) for h in sorted(allowed)) if in_space(c, space)]
+    weights = sampler_probabilities(space, cells)
+    picks = rng.choice(len(cells), size=n, p=weights / weights.sum())
+    return [cells[i] for i in picks]
+
+
+@functools.lru_cache(maxsize=2)
+def _sampler_distribution(space: str) -> tuple[np.ndarray, np.ndarray]:
+    """(canonical keys, probability) of every cell under the authors' sampler (space.sample_cells):
+    the probability of each encoding, summed over the encodings of a cell, over the valid ones.
+    fw: every encoding has 5^-6. bw: per pair, 'none' has 1/5 (either direction), an op 1/10."""
+    encodings = all_encodings(space)
+    if space == "fw":
+        p = np.full(len(encodings), 5.0 ** -6)
+    else:
+        upper, lower = np.triu(encodings, 1), np.tril(encodings, -1)
+        n_edges = np.count_nonzero(upper, axis=(1, 2)) + np.count_nonzero(lower, axis=(1, 2))
+        p = 0.2 ** (len(PAIRS) - n_edges) * 0.1 ** n_edges
+    pruned = prune_batch(encodings)
+    valid = pruned[:, 0, 3] != 0
+    keys, inverse = np.unique(lex_key(canonical_batch(pruned[valid])), return_inverse=True)
+    prob = np.bincount(inverse.ravel(), weights=p[valid])
+    return keys, prob / prob.sum()
+
+
+def sampler_probabilities(space: str, cells) -> np.ndarray:
+    """Probability of drawing each cell with the authors' sampler of a space (0 for cells outside it)."""
+    keys, prob = _sampler_distribution(check_space(space))
+    wanted = lex_key(np.stack([Cell.parse(c).canonical_matrix for c in cells]))
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, prob[at], 0.0)
+
+
+def _outcome(frame: pd.DataFrame, cell: Cell, model) -> tuple[float, float, str]:
+    """(valid_acc, test_acc, source) of a search's winner."""
+    if cell.hash in frame.index and np.isfinite(frame.at[cell.hash, "valid_acc"]):
+        return float(frame.at[cell.hash, "valid_acc"]), float(frame.at[cell.hash, "test_acc"]), "table"
+    if model is not None:
+        mean, _std = model.predict_cells([cell], scores=frame)
+        acc = {"valid_acc": float("nan"), "test_acc": float("nan"), model.target: float(mean[0])}
+        return acc["valid_acc"], acc["test_acc"], "surrogate"
+    return float("nan"), float("nan"), "untrained"
+
+
+class _ScoreLookup:
+    """Zero-cost scores of cells: from the table, else computed once and remembered."""
+
+    def __init__(self, frame, bench, compute_missing, data_dir, device):
+        self.frame, self.compute_missing = frame, compute_missing
+        self.protocol = getattr(bench, "protocol", None)
+        self.data_dir, self.device = data_dir, device
+        self.computed: dict[str, dict] = {}
+
+    @property
+    def n_computed(self) -> int:
+        return len(self.computed)
+
+    def score(self, cell: Cell, name: str) -> float:
+        if cell.hash in self.frame.index and name in self.frame.columns:
+            value = float(self.frame.at[cell.hash, name])
+            if math.isfinite(value):
+                return value
+        if not self.compute_missing:
+            return float("nan")
+        if cell.hash not in self.computed:
+            if self.protocol is None:
+                raise ConfigError("scores must be computed but the table has no protocol")
+            from .scorer import score_one
+            self.computed[cell.hash] = score_one(cell, self.protocol, 0, self.data_dir, self.device)
+        return float(self.computed[cell.hash][name])
+
+    def best(self, candidates: list[Cell], name: str, progress: bool) -> tuple[Cell, float]:
+        from tqdm import tqdm
+        best, best_score = None, -math.inf
+        for cell in tqdm(candidates, disable=not progress, unit="cell", desc=f"{name} scores", delay=2):
+            value = self.score(cell, name)
+            if math.isfinite(value) and value > best_score:
+                best, best_score = cell, value
+        if best is None:
+            raise ArchitectureNotInTable(f"no candidate has a {name} score in the table "
+                                         "(allow computing the missing ones)")
+        return best, best_score
+
+
+def summarise_paper_search(results: list[PaperSearchRun]) -> dict:
+    """Mean and std (over runs, ddof 0) of the winners' accuracies, with how many came from where."""
+    frame = pd.DataFrame([asdict(r) for r in results])
+    out = {"algo": results[0].algo, "space": results[0].space, "runs": len(results),
+           "n_samples": results[0].n_samples}
+    for key in ("valid_acc", "test_acc", "score"):
+        values = frame[key].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        out[key] = float(values.mean()) if len(values) else float("nan")
+        out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
+    out["sources"] = frame["source"].value_counts().to_dict()
+    return out
+
+
+# ----------------------------------------------------------------------------- the harness
+class BudgetExhausted(Exception):
+    """Raised by SimulatedBenchmark.evaluate once the simulated clock has reached the budget."""
+
+
+@dataclass
+class EvalRecord:
+    """One simulated training run. valid_acc (%) after `epochs` epochs is what an algorithm may use;
+    test_acc (%, the cell's final test accuracy, mean over seeds) is for the log and regret only.
+    cost_s: simulated seconds charged; time_s: the clock when the run finished.
+    predicted: the accuracy is the surrogate's (the cell was not trained in the table)."""
+    hash: str
+    text: str
+    epochs: int
+    valid_acc: float
+    test_acc: float
+    cost_s: float
+    time_s: float
+    seed: int | None
+    predicted: bool = False
+
+
+class SimulatedBenchmark:
+    """A training service backed by a table, with a simulated clock.
+
+    bench: an open table (snnbench.open). space: 'fw' or 'bw' (the cells an algorithm may query).
+    budget_s: simulated seconds after which evaluate raises BudgetExhausted. model: optional surrogate
+    (surrogate.load_surrogate) that lets untrained cells of the space be evaluated, marked predicted;
+    its prediction is drawn from N(mean, std) when `noisy`. seed: which training seed answers a query
+    is drawn at random per query, as NATS-Bench does."""
+
+    def __init__(self, bench, space: str = "bw", budget_s: float = math.inf, model=None, seed: int = 0,
+                 noisy: bool = True):
+        self.bench, self.space, self.budget_s = bench, check_space(space), float(budget_s)
+        self.model, self.noisy = model, noisy
+        self.rng = np.random.default_rng(seed)
+        self.frame = table_frame(bench)
+        self.protocol = getattr(bench, "protocol", None)
+        self.max_epochs = int(self.protocol.epochs) if self.protocol is not None else int(self.frame["epochs"].max())
+        self._seeds = seed_columns(self.frame)
+        self._curves: dict[str, dict] = {}
+        self._neighbours: dict[str, list] = {}
+        self.trained = self._trained_in_space()
+        self.oracle_test_acc = float(self.frame.loc[self.trained, "test_acc"].max()) if self.trained else float("nan")
+        self.clock = 0.0
+        self.history: list[EvalRecord] = []
+        self.rejected = 0
+        if not self.trained and model is None:
+            raise ArchitectureNotInTable(f"the table has no trained cell of the {space} space")
+
+    def _trained_in_space(self) -> list[str]:
+        rows = self.frame[_trained_mask(self.frame)]
+        if self.space == "fw":
+            rows = rows[rows["space"] == "fw"]
+        return sorted(rows.index)
+
+    # ------------------------------------------------------------------------- what can be asked
+    @property
+    def exhausted(self) -> bool:
+        return self.clock >= self.budget_s
+
+    def check_cell(self, cell) -> Cell:
+        """The cell as a Cell; InvalidCellError if it is not a cell of this benchmark's space."""
+        try:
+            parsed = Cell.parse(cell)
+        except InvalidCellError:
+            self.rejected += 1
+            raise
+        if not in_space(parsed, self.space):
+            self.rejected += 1
+            raise InvalidCellError(f"{parsed.canonical_text} has backward edges: it is not in the fw space")
+        return parsed
+
+    def can_evaluate(self, cell) -> bool:
+        """True for cells of the space that were trained (any cell of the space with a surrogate)."""
+        parsed = Cell.parse(cell)
+        return in_space(parsed, self.space) and (self.model is not None or self._is_trained(parsed.hash))
+
+    def _is_trained(self, h: str) -> bool:
+        return h in self.frame.index and math.isfinite(float(self.frame.at[h, "valid_acc"]))
+
+    def random_cell(self, rng, exclude=()) -> Cell | None:
+        """A cell that can be evaluated, uniformly: among the trained cells of the space, or among all
+        cells of the space when a surrogate is given. Cells whose hash is in `exclude` are not drawn;
+        None when every evaluable cell is excluded."""
+        if self.model is None:
+            pool = [h for h in self.trained if h not in exclude] if exclude else self.trained
+            return Cell.from_hash(pool[int(rng.integers(len(pool)))]) if pool else None
+        pool = space_hashes(self.space)
+        for _ in range(10_000):
+            h = pool[int(rng.integers(len(pool)))]
+            if h not in exclude:
+                return Cell.from_hash(h)
+        return None
+
+    def neighbours(self, cell) -> list[Cell]:
+        """Evaluable cells one edit away (one node pair set to another state allowed in the space).
+        If none of them can be evaluated (a sparse table), the evaluable cells nearest to `cell` in
+        pair-state edits instead, so that local moves stay possible."""
+        cell = self.check_cell(cell)
+        if cell.hash not in self._neighbours:
+            near = [c for c in one_edit_neighbours(cell, self.space) if self.can_evaluate(c)]
+            self._neighbours[cell.hash] = near or self.nearest_trained(cell)
+        return list(self._neighbours[cell.hash])
+
+    def mutate(self, cell, rng) -> Cell:
+        """A random neighbour (see neighbours)."""
+        near = self.neighbours(cell)
+        return near[int(rng.integers(len(near)))]
+
+    def nearest_trained(self, cell) -> list[Cell]:
+        """The trained cells of the space (other than `cell`) at the smallest edit distance from it."""
+        others = [h for h in self.trained if h != Cell.parse(cell).hash]
+        if not others:
+            return []
+        if not hasattr(self, "_trained_states"):
+            self._trained_states = np.stack([pair_states(h) for h in self.trained])
+        index = {h: i for i, h in enumerate(self.trained)}
+        rows = np.array([index[h] for h in others])
+        dist = edit_distance(pair_states(cell), self._trained_states[rows])
+        return [Cell.from_hash(others[i]) for i in np.flatnonzero(dist == dist.min())]
+
+    def zero_cost(self, cell, name: str = "sahd") -> float:
+        """A zero-cost score stored in the table (NaN if absent). Costs no simulated time."""
+        h = Cell.parse(cell).hash
+        if h in self.frame.index and name in self.frame.columns:
+            return float(self.frame.at[h, name])
+        return float("nan")
+
+    # ------------------------------------------------------------------------- evaluation
+    def evaluate(self, cell, epochs: int | None = None) -> EvalRecord:
+        """Train `cell` for `epochs` (default: the protocol's full number) in simulation: returns an
+        EvalRecord and advances the clock by that run's measured training time. Raises BudgetExhausted
+        if the budget is already spent, InvalidCellError for a cell outside the space, and
+        ArchitectureNotInTable for an untrained cell when no surrogate is given."""
+        if self.exhausted:
+            raise BudgetExhausted(f"simulated budget of {self.budget_s:.0f} s spent")
+        cell = self.check_cell(cell)
+        epochs = self.max_epochs if epochs is None else int(epochs)
+        if not 1 <= epochs <= self.max_epochs:
+            raise ConfigError(f"epochs must be in 1..{self.max_epochs}, got {epochs}")
+        if self._is_trained(cell.hash):
+            seed, valid, cost = self._measured(cell.hash, epochs)
+            test, predicted = float(self.frame.at[cell.hash, "test_acc"]), False
+        elif self.model is not None:
+            seed, valid, cost, test, predicted = None, *self._predicted(cell, epochs), float("nan"), True
+        else:
+            self.rejected += 1
+            raise ArchitectureNotInTable(f"{cell.canonical_text} ({cell.hash}) was not trained in this table; "
+                                         "give a surrogate to evaluate untrained cells")
+        self.clock += cost
+        record = EvalRecord(cell.hash, cell.canonical_text, epochs, valid, test, cost, self.clock, seed, predicted)
+        self.history.append(record)
+        return record
+
+    def _measured(self, h: str, epochs: int) -> tuple[int, float, float]:
+        """(seed, valid_acc after `epochs`, seconds for those epochs) of a random training seed."""
+        curves = self._cell_curves(h)
+        seed = sorted(curves)[int(self.rng.integers(len(curves)))]
+        valid = np.asarray(curves[seed]["valid_acc"], dtype=float)
+        times = np.asarray(curves[seed]["epoch_time"], dtype=float)
+        e = min(epochs, len(valid))
+        return int(seed), float(valid[e - 1]), float(times[:e].sum())
+
+    def _cell_curves(self, h: str) -> dict:
+        """Per-seed curves from the table; a bench without curves gives final values only."""
+        if h not in self._curves:
+            if hasattr(self.bench, "curves"):
+                self._curves[h] = {s: c for s, c in self.bench.curves(h).items() if len(c.get("valid_acc", []))}
+            else:
+                self._curves[h] = self._final_only(h)
+        return self._curves[h]
+
+    def _final_only(self, h: str) -> dict:
+        row = self.frame.loc[h]
+        per_epoch = float(row["train_time"]) / max(int(row.get("epochs", self.max_epochs)), 1)
+        out = {}
+        for s in self._seeds:
+            value = float(row.get(f"valid_acc_s{s}", float("nan")))
+            if math.isfinite(value):
+                acc = np.full(self.max_epochs, float("nan"))
+                acc[-1] = value
+                out[s] = {"valid_acc": acc, "epoch_time": np.full(self.max_epochs, per_epoch)}
+        return out
+
+    def _predicted(self, cell: Cell, epochs: int) -> tuple[float, float]:
+        """(valid_acc, cost) of an untrained cell from the surrogate; cost: the median measured
+        per-epoch time of the table's trained cells times `epochs`."""
+        if epochs != self.max_epochs:
+            raise ConfigError("the surrogate predicts the final accuracy only: evaluate untrained cells "
+                              f"with epochs={self.max_epochs}")
+        mean, std = self.model.predict_cells([cell], scores=self.frame)
+        value = float(mean[0] + std[0] * self.rng.standard_normal()) if self.noisy else float(mean[0])
+        return value, self.median_epoch_time() * epochs
+
+    def median_epoch_time(self) -> float:
+        """Median over trained cells of the mean training time per epoch (s)."""
+        rows = self.frame.loc[self.trained] if self.trained else self.frame[_trained_mask(self.frame)]
+        per_epoch = rows["train_time"].to_numpy(dtype=float) / rows["epochs"].to_numpy(dtype=float)
+        per_epoch = per_epoch[np.isfinite(per_epoch)]
+        return float(np.median(per_epoch)) if len(per_epoch) else 1.0
+
+    # ------------------------------------------------------------------------- logs
+    def log(self) -> pd.DataFrame:
+        """Every evaluation in order with the incumbent after it: time_s, hash, valid_acc, test_acc,
+        predicted, best_valid_acc, best_hash, best_test_acc, regret (oracle test accuracy of the
+        trained cells of the space minus the incumbent's test accuracy, in points)."""
+        rows, best = [], None
+        for r in self.history:
+            if best is None or r.valid_acc > best.valid_acc:
+                best = r
+            rows.append({**asdict(r), "best_valid_acc": best.valid_acc, "best_hash": best.hash,
+                         "best_test_acc": best.test_acc, "regret": self.oracle_test_acc - best.test_acc})
+        return pd.DataFrame(rows)
+
+    def regret_at(self, times) -> np.ndarray:
+        """Test regret (points) of the incumbent at each simulated time (s): only runs finished by then
+        count; NaN before the first finished run."""
+        log = self.log()
+        times = np.asarray(times, dtype=float)
+        if len(log) == 0:
+            return np.full(len(times), float("nan"))
+        idx = np.searchsorted(log["time_s"].to_numpy(), times, side="right") - 1
+        regret = log["regret"].to_numpy(dtype=float)
+        return np.where(idx >= 0, regret[np.maximum(idx, 0)], float("nan"))
+
+
+def edit_distance(states: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Number of node pairs in different states between a cell and each row of `others`, the
+    smaller over relabelling nodes 1 and 2 (allowed when the two share no edge)."""
+    others = np.atleast_2d(others)
+    plain = (others != states).sum(axis=1)
+    if states[3] != 0:
+        return plain
+    swapped = (others != states[_SWAP_PAIRS]).sum(axis=1)
+    return np.minimum(plain, swapped)
+
+
+def one_edit_neighbours(cell, space: str) -> list[Cell]:
+    """Distinct valid cells of the space that differ from `cell` in the state of one node pair."""
+    states = pair_states(cell)
+    n_states = 5 if space == "fw" else 9
+    own = Cell.parse(cell).hash
+    out, seen = [], {own}
+    for p in range(len(PAIRS)):
+        for s in range(n_states):
+            if s == states[p]:
+                continue
+            new = states.copy()
+            new[p] = s
+            try:
+                neighbour = Cell(states_to_matrices(new[None])[0])
+            except InvalidCellError:
+                continue
+            if neighbour.hash not in seen and in_space(neighbour, space):
+                seen.add(neighbour.hash)
+                out.append(neighbour)
+    return out
+
+
+# ----------------------------------------------------------------------------- built-in algorithms
+class RandomSearch:
+    """Evaluate uniformly drawn cells until the budget is spent."""
+    name = "random search"
+
+    def run(self, bench: SimulatedBenchmark, rng) -> None:
+        while True:
+            bench.evaluate(bench.random_cell(rng))
+
+
+class RegularizedEvolution:
+    """Real et al. 2019: a population of the last `population` evaluated cells; each step, the best of
+    `sample` random members is mutated and evaluated, and the oldest member dies."""
+    name = "regularised evolution"
+
+    def __init__(self, population: int = 20, sample: int = 5):
+        self.population, self.sample = population, sample
+
+    def run(self, bench: SimulatedBenchmark, rng) -> None:
+        alive = [bench.evaluate(bench.random_cell(rng)) for _ in range(self.population)]
+        while True:
+            contenders = [alive[i] for i in rng.choice(len(alive), size=min(self.sample, len(alive)), replace=False)]
+            parent = max(contenders, key=lambda r: r.valid_acc)
+            alive.append(bench.evaluate(bench.mutate(parent.hash, rng)))
+            alive.pop(0)
+
+
+class LocalSearch:
+    """Hill climbing: evaluate every neighbour of the current cell, move to the best if it improves,
+    otherwise restart from a random cell. Evaluated cells are remembered, never re-trained."""
+    name = "local search"
+
+    def run(self, bench: SimulatedBenchmark, rng) -> None:
+        seen: dict[str, float] = {}
+
+        def accuracy(cell):
+            if cell.hash not in seen:
+                seen[cell.hash] = bench.evaluate(cell).valid_acc
+            return seen[cell.hash]
+
+        current = bench.random_cell(rng)
+        while current is not None:
+            neighbours = bench.neighbours(current)
+            rng.shuffle(neighbours)
+            best = max(neighbours, key=accuracy, default=None)
+            if best is not None and accuracy(best) > accuracy(current):
+                current = best
+            else:  # a local optimum: restart from a cell not evaluated yet (stop when none is left)
+                current = bench.random_cell(rng, exclude=seen)
+
+
+class ZeroCostPick:
+    """The paper's search inside the harness: rank candidates by a zero-cost score stored in the table
+    (free), then train them best first. Candidates: `n_samples` random evaluable cells (all trained
+    cells of the space when None)."""
+
+    def __init__(self, score: str = "sahd", n_samples: int | None = None):
+        self.score, self.n_samples = score, n_samples
+        self.name = f"zero-cost pick ({score})"
+
+    def run(self, bench: SimulatedBenchmark, rng) -> None:
+        pool = [Cell.from_hash(h) for h in bench.trained]
+        if self.n_samples is not None:
+            pool = [bench.random_cell(rng) for _ in range(self.n_samples)]
+        scored = [(bench.zero_cost(c, self.score), c) for c in pool]
+        ranked = sorted((s, c.hash) for s, c in scored if math.isfinite(s))[::-1]
+        for _score, h in dict.fromkeys(ranked):  # best first, each cell once
+            bench.evaluate(h)
+
+
+class PredictorGuided:
+    """BANANAS-style search with the surrogate ensemble: after `n_init` random cells, fit the ensemble
+    on what has been evaluated, predict `pool` fresh candidates (random cells and mutations of the
+    best), and train the one with the highest mean + kappa * std."""
+    name = "predictor-guided"
+
+    def __init__(self, n_init: int = 10, pool: int = 100, kappa: float = 0.5, n_members: int = 3,
+                 n_estimators: int = 100):
+        self.n_init, self.pool, self.kappa = n_init, pool, kappa
+        self.n_members, self.n_estimators = n_members, n_estimators
+
+    def run(self, bench: SimulatedBenchmark, rng) -> None:
+        from .surrogate import Surrogate, SurrogateParams
+        done: dict[str, float] = {}
+        for _ in range(self.n_init):
+            r = bench.evaluate(bench.random_cell(rng))
+            done[r.hash] = r.valid_acc
+        while True:
+            params = SurrogateParams(n_members=self.n_members, n_estimators=self.n_estimators,
+                                     seed=int(rng.integers(1 << 30)))
+            model = Surrogate(params).fit(list(done), list(done.values()))
+            candidates = self._candidates(bench, rng, done)
+            if not candidates:
+                candidates = [bench.random_cell(rng)]
+            mean, std = model.predict_cells(candidates)
+            pick = candidates[int(np.argmax(mean + self.kappa * std))]
+            done[pick.hash] = bench.evaluate(pick).valid_acc
+
+    def _candidates(self, bench, rng, done) -> list[Cell]:
+        top = sorted(done, key=done.get)[-5:]
+        cells = [bench.random_cell(rng) for _ in range(self.pool // 2)]
+        cells += [bench.mutate(top[int(rng.integers(len(top)))], rng) for _ in range(self.pool - len(cells))]
+        return list({c.hash: c for c in cells if c.hash not in done}.values())
+
+
+ALGORITHMS = {
+    "rs": RandomSearch,
+    "re": RegularizedEvolution,
+    "ls": LocalSearch,
+    "zc-hd": lambda: ZeroCostPick("hd"),
+    "zc-sahd": lambda: ZeroCostPick("sahd"),
+    "predictor": PredictorGuided,
+}
+
+
+@dataclass
+class AlgorithmResult:
+    """The benchmarks of every run of one algorithm (their logs hold everything)."""
+    algo: str
+    runs: list = field(default_factory=list)
+
+    def regret(self, times) -> np.ndarray:
+        """(runs, len(times)) test regret in points at each simulated time."""
+        return np.stack([b.regret_at(times) for b in self.runs])
+
+    def final(self) -> dict:
+        """Mean and std over runs of the final incumbent's validation and test accuracy and regret,
+        counting only runs finished within the budget."""
+        finals = []
+        for b in self.runs:
+            log = b.log()
+            log = log[log["time_s"] <= b.budget_s]
+            if len(log):
+                finals.append(log.iloc[-1])
+        frame = pd.DataFrame(finals)
+        out = {"algo": self.algo, "runs": len(self.runs), "evaluations": float(np.mean([len(b.history) for b in self.runs]))}
+        for key in ("best_valid_acc", "best_test_acc", "regret"):
+            values = frame[key].to_numpy(dtype=float) if len(frame) else np.array([])
+            values = values[np.isfinite(values)]
+            out[key] = float(values.mean()) if len(values) else float("nan")
+            out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
+        return out
+
+
+def run_algorithm(algo, bench, space: str = "bw", budget_s: float = 3600.0, runs: int = 10, seed: int = 0,
+                  model=None, max_evaluations: int = 100_000) -> AlgorithmResult:
+    """Run an algorithm (a name of ALGORITHMS, or an object with run(bench, rng)) `runs` times, each
+    on a fresh SimulatedBenchmark with its own seed and the same simulated budget (s)."""
+    if budget_s <= 0 or runs < 1:
+        raise ConfigError("the budget and the number of runs must be positive")
+    result = AlgorithmResult(_name(_make(algo)))
+    for run in range(runs):
+        algorithm = _make(algo)
+        simulated = SimulatedBenchmark(bench, space, budget_s, model=model, seed=seed * 1000 + run)
+        rng = np.random.default_rng([seed, run])
+        try:
+            algorithm.run(_Capped(simulated, max_evaluations), rng)
+        except BudgetExhausted:
+            pass
+        result.runs.append(simulated)
+    return result
+
+
+def _name(algorithm) -> str:
+    return getattr(algorithm, "name", type(algorithm).__name__)
+
+
+def _make(algo):
+    if isinstance(algo, str):
+        if algo not in ALGORITHMS:
+            raise ConfigError(f"unknown algorithm {algo!r}: choose one of {', '.join(ALGORITHMS)}")
+        return ALGORITHMS[algo]()
+    return algo
+
+
+class _Capped:
+    """The benchmark as an algorithm sees it, ending a run after max_evaluations queries so that an
+    algorithm that never stops cannot hang (zero-cost runs have no such risk; a bug might)."""
+
+    def __init__(self, bench: SimulatedBenchmark, max_evaluations: int):
+        self._bench, self._left = bench, max_evaluations
+
+    def evaluate(self, cell, epochs=None):
+        if self._left <= 0:
+            raise BudgetExhausted("evaluation cap reached")
+        self._left -= 1
+        return self._bench.evaluate(cell, epochs)
+
+    def __getattr__(self, name):
+        return getattr(self._bench, name)
+
+
+def plot_regret(results: list[AlgorithmResult], out, budget_s: float, points: int = 200):
+    """Test regret (points) against simulated time (hours): mean over runs with the 25-75% band, one
+    line per algorithm. Writes a PNG; returns its path."""
+    from .analysis import _pyplot, _save
+    plt = _pyplot()
+    times = np.linspace(0, budget_s, points)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        regret = result.regret(times)
+        with warnings.catch_warnings():  # all-NaN columns before the first run finishes
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(regret, axis=0)
+            lo, hi = np.nanpercentile(regret, 25, axis=0), np.nanpercentile(regret, 75, axis=0)
+        line, = ax.plot(times / 3600, mean, label=f"{result.algo} ({len(result.runs)} runs)")
+        ax.fill_between(times / 3600, lo, hi, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("simulated training time (hours)")
+    ax.set_ylabel("test regret (points)")
+    ax.set_title("incumbent's test regret vs simulated time")
+    ax.legend(fontsize=8)
+    return _save(fig, plt, out)
