@@ -319,15 +319,16 @@ def open_table(path=None) -> "Bench":
 
 # ----------------------------------------------------------------------------- the reader
 def _mean(values) -> float:
+    """Mean ignoring NaN (a missing or diverged value); -inf stays -inf (a singular kernel's log|det K|)."""
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or not np.isfinite(values).any():
+    if np.isnan(values).all():
         return float("nan")
     return float(np.nanmean(values))
 
 
 def _std(values) -> float:
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or not np.isfinite(values).any():
+    if np.isnan(values).all():
         return float("nan")
     return float(np.nanstd(values))
 
@@ -703,9 +704,9 @@ def _consistency_problems(f: h5py.File, meta: dict) -> list[str]:
     n_score_runs = int((f["scores/where"][()] >= 0).sum())
     if n_score_runs != meta["n_score_runs"]:
         problems.append(f"n_score_runs is {meta['n_score_runs']} but {n_score_runs} scoring runs are stored")
-    scored = f["scores/where"][()] >= 0
-    if np.any(scored != np.isfinite(f["scores/hd"][()])):
-        problems.append("scores/hd is NaN for a stored scoring run, or set for a missing one")
+    missing = f["scores/where"][()] < 0
+    if any(np.any(~np.isnan(f[f"scores/{name}"][()][missing])) for name in SCORE_FIELDS):
+        problems.append("a score is set for a scoring run that is not stored")
     return problems
 
 

@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -24,6 +25,11 @@ def small_fw_table(tmp_path_factory) -> Path:
     from snnbench.protocols import get_protocol
     c = SMALL_FW_TABLE
     out = tmp_path_factory.mktemp("small_fw_table") / "digits_fw.h5"
+    reuse = os.environ.get("SNNBENCH_REUSE_SMALL_FW_TABLE")
+    if reuse:  # a development shortcut: a table this fixture built in an earlier session (with its journal)
+        shutil.copy(reuse, out)
+        shutil.copy(reuse + ".journal.sqlite", str(out) + ".journal.sqlite")
+        return out
     spec = BuildSpec(c["space"], get_protocol(c["protocol"], epochs=c["epochs"], width=c["width"]), out,
                      sample=c["sample"], sample_seed=c["sample_seed"], seeds=c["seeds"],
                      score_seeds=c["score_seeds"], score_sample=c["score_sample"])

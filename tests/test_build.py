@@ -225,3 +225,24 @@ def test_sigkill_during_jobs_and_table_rewrites_then_rerun_runs_each_job_once(tm
     assert sum(lost.values()) == 1 and next(iter(lost))[0] == "train"  # only kill 2 hit a job in flight
     for job, (_, pid) in rows.items():  # no job committed before a kill ran again after it
         assert [p for k, h, s, p in starts if (k, h, s) == job][-1] == pid
+
+
+def test_a_job_claimed_by_a_live_build_is_busy_and_one_of_a_killed_build_is_taken_over(tmp_path):
+    """Two builds sharing a journal never run the same job: claims of a running build are respected,
+    claims of a build that died (kill -9) are taken over at once."""
+    protocol = get_protocol("digits-cpu", epochs=1, width=8)
+    path = tmp_path / "shared.journal.sqlite"
+    first, second = Journal(path, protocol), Journal(path, protocol)
+    jobs = [Job("score", h, 0) for h in BuildSpec("fw", protocol, "x.h5", sample=3).selected_cells()]
+    run_a = first.start_run("fw.h5", "local", "test")
+    run_b = second.start_run("bw.h5", "local", "test")
+    assert first.claim(jobs[:2], run_a) == (jobs[:2], [], [])
+    assert second.claim(jobs, run_b) == ([jobs[2]], [], jobs[:2])
+    first.record(jobs[0], {"protocol_hash": protocol.hash, "cell_hash": jobs[0].cell_hash, "where": "test"}, run_a)
+    assert second.claim(jobs[:2], run_b) == ([], [jobs[0]], [jobs[1]])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with first.transaction():  # run_a's process is gone: as after a kill -9
+        first.conn.execute("UPDATE runs SET pid=? WHERE run_id=?", (int(dead.stdout), run_a))
+    assert second.claim(jobs[:2], run_b) == ([jobs[1]], [jobs[0]], [])
+    first.close()
+    second.close()

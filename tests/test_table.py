@@ -77,8 +77,8 @@ def test_untrained_cells_are_present_with_scores_and_marked_untrained(bench):
 
 def test_a_cell_is_found_by_hash_text_matrix_or_cell(bench):
     h = bench.cells(trained_only=True)[0]
-    cell = Cell.from_hash(h)
     by_hash = bench.query(h)
+    cell = Cell.from_text(by_hash["text"])
     assert by_hash["hash"] == h and by_hash["text"] == cell.canonical_text
     for spec in (h.upper(), cell.canonical_text, cell.canonical_matrix, cell):
         assert bench.query(spec) == by_hash
@@ -197,7 +197,7 @@ def test_verify_reports_an_inconsistent_table(small_fw_table, tmp_path):
         hashes[[0, 1]] = hashes[[1, 0]]
         f["cells/hash"][:] = hashes
         protocol = json.loads(f.attrs["protocol_json"])
-        protocol["epochs"] = 3
+        protocol["lr"] = 0.5
         f.attrs["protocol_json"] = json.dumps(protocol)
     problems = verify_table(bad)
     assert any("not sorted" in p for p in problems)
@@ -216,7 +216,7 @@ def test_info_summarises_a_table(small_fw_table):
 # ----------------------------------------------------------------------------- the query command
 def test_query_command_prints_the_record_and_json(small_fw_table, bench):
     h = bench.cells(trained_only=True)[0]
-    text = Cell.from_hash(h).canonical_text
+    text = bench.query(h)["text"]
     human = run_cli("query", h, "--table", small_fw_table)
     assert human.exit_code == 0 and h in human.stdout and "valid acc" in human.stdout
     as_json = run_cli("query", text, "--table", small_fw_table, "--json")
