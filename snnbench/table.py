@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import math
 import os
 import re
 import time
@@ -319,18 +320,19 @@ def open_table(path=None) -> "Bench":
 
 # ----------------------------------------------------------------------------- the reader
 def _mean(values) -> float:
-    """Mean ignoring NaN (a missing or diverged value); -inf stays -inf (a singular kernel's log|det K|)."""
-    values = np.asarray(values, dtype=np.float64)
-    if np.isnan(values).all():
-        return float("nan")
-    return float(np.nanmean(values))
+    """Mean ignoring NaN (a missing or diverged value); -inf stays -inf (a singular kernel's log|det K|).
+    Plain Python: a query averages two or three numbers, where numpy's overhead would dominate."""
+    kept = [float(v) for v in values if v == v]
+    return sum(kept) / len(kept) if kept else float("nan")
 
 
 def _std(values) -> float:
-    values = np.asarray(values, dtype=np.float64)
-    if np.isnan(values).all():
+    """Population standard deviation ignoring NaN."""
+    kept = [float(v) for v in values if v == v]
+    if not kept:
         return float("nan")
-    return float(np.nanstd(values))
+    mean = sum(kept) / len(kept)
+    return math.sqrt(sum((v - mean) ** 2 for v in kept) / len(kept))
 
 
 class Bench:
@@ -461,16 +463,13 @@ class Bench:
         return self.seeds.index(int(seed))
 
     def _cell_record(self, row: int) -> dict:
-        text = self._read("cells/text", row).decode()
-        rec = {"hash": self._hashes[row].decode(), "text": text,
+        rec = {"hash": self._hashes[row].decode(), "text": self._read("cells/text", row).decode(),
                "space": self._read("cells/space", row).decode()}
-        rec.update(cell_attributes(Cell.from_text(text).canonical_matrix))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for name in ("hd", "sahd", "sahd_eq9"):
-                rec[name] = _mean(self._read(f"scores/{name}", row))
-            rec["n_params"] = int(self._read("cells/n_params", row))
-            rec["firing_rate_init"] = _mean(self._read("scores/firing_rate", row))
+        rec.update(cell_attributes(self._read("cells/matrix", row)))
+        for name in ("hd", "sahd", "sahd_eq9"):
+            rec[name] = _mean(self._read(f"scores/{name}", row))
+        rec["n_params"] = int(self._read("cells/n_params", row))
+        rec["firing_rate_init"] = _mean(self._read("scores/firing_rate", row))
         return rec
 
     def _seed_records(self, trow: int, epoch: int | None) -> dict:
@@ -632,16 +631,14 @@ class Bench:
 
 def _summarise_runs(runs: list) -> dict:
     """Mean (and std of accuracies) over runs of one cell; NaN when there are none."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = {"valid_acc": _mean([r["valid_acc"] for r in runs]),
-               "test_acc": _mean([r["test_acc"] for r in runs]),
-               "valid_acc_std": _std([r["valid_acc"] for r in runs]),
-               "test_acc_std": _std([r["test_acc"] for r in runs]),
-               "train_time": _mean([r["train_time"] for r in runs]),
-               "epochs": max([r["epochs"] for r in runs], default=0)}
-        for f in ("firing_rate", "sops", "energy_pj"):
-            out[f] = _mean([r[f] for r in runs])
+    out = {"valid_acc": _mean([r["valid_acc"] for r in runs]),
+           "test_acc": _mean([r["test_acc"] for r in runs]),
+           "valid_acc_std": _std([r["valid_acc"] for r in runs]),
+           "test_acc_std": _std([r["test_acc"] for r in runs]),
+           "train_time": _mean([r["train_time"] for r in runs]),
+           "epochs": max([r["epochs"] for r in runs], default=0)}
+    for f in ("firing_rate", "sops", "energy_pj"):
+        out[f] = _mean([r[f] for r in runs])
     return out
 
 
