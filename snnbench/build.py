@@ -313,7 +313,10 @@ class RayExecutor:
             raise ConfigError("--executor ray needs Ray: pip install 'snnbench[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
-            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+            if address:  # join a running cluster (`ray start --head` on the head node)
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(log_to_driver=False, include_dashboard=False)
         resources = ray.cluster_resources()
         self.gpus = resources.get("GPU", 0) > 0
         self.capacity = max(2, 2 * int(resources.get("CPU", 1) + resources.get("GPU", 0)))
@@ -710,7 +713,10 @@ class Build:
         try:
             counts = self._drive(spec, [j for j in jobs if j not in done_before], journal, executor, run_id, state)
         except BaseException:
-            self._write(spec, jobs, journal, complete=False)
+            try:  # interrupted (Ctrl-C) or failed: leave a table of what the journal holds
+                self._write(spec, jobs, journal, complete=False)
+            except Exception:
+                pass
             raise
         finally:
             state.close()
