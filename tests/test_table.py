@@ -282,3 +282,15 @@ def test_build_refuses_to_overwrite_a_file_that_is_not_a_table(small_fw_table, t
         assert_one_line_exit_2(result, "refusing to overwrite")
         assert snapshot(path) == before, name
         assert not (tmp_path / (path.name + ".journal.sqlite")).exists()
+
+
+def test_an_absent_cell_is_predicted_when_a_surrogate_model_is_given(small_fw_table, bench, tmp_path):
+    pytest.importorskip("snnbench.surrogate")
+    model = tmp_path / "model.json"
+    fit = run_cli("surrogate", "fit", small_fw_table, "--out", model, "--members", 1, "--estimators", 5)
+    assert fit.exit_code == 0, fit.output
+    absent = next(h for h in space_hashes("fw") if h not in set(bench.cells()))
+    result = run_cli("query", absent, "--table", small_fw_table, "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["hash"] == absent and record["in_table"] is False and 0 <= record["predicted_acc"] <= 100
