@@ -149,7 +149,7 @@ def test_every_builtin_algorithm_runs_within_the_budget_and_inside_the_space(ben
 
 
 def test_the_predictor_guided_search_with_a_surrogate_queries_only_the_space(bench, model):
-    result = search.run_algorithm("predictor", bench, "fw", budget_s=200.0, runs=1, model=model)
+    result = search.run_algorithm("predictor", bench, "fw", budget_s=100.0, runs=1, model=model)
     sim = result.runs[0]
     assert sim.history and sim.rejected == 0
     assert all(Cell.from_hash(r.hash).space == "fw" for r in sim.history)

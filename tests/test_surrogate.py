@@ -85,6 +85,7 @@ def test_every_encoding_of_one_network_gets_the_same_features(states):
 
 
 # ----------------------------------------------------------------------------- accuracy
+@pytest.mark.slow  # builds its own 40-cell table (about a minute on two free cores)
 def test_surrogate_beats_a_mean_predictor_on_held_out_cells(surrogate_table):
     frame, _protocol = _frame(surrogate_table)
     curve = cross_validate(frame, folds=4, params=SurrogateParams(n_members=3, n_estimators=150), seed=0)
@@ -181,6 +182,7 @@ def test_predict_command_refuses_a_damaged_model_in_one_line(fitted_small, tmp_p
     assert len(lines) == 1 and lines[0].startswith("error:") and "damaged" in lines[0]
 
 
+@pytest.mark.slow  # needs surrogate_table, a table of another protocol
 def test_predict_command_refuses_a_model_fit_on_another_protocol(fitted_small, surrogate_table):
     result = CliRunner().invoke(main, ["predict", "0302 0030 3003 0000", "--model", str(fitted_small[1]),
                                        "--table", str(surrogate_table)])
