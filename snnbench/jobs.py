@@ -47,7 +47,7 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     if kind == "score":
         images = dataset.normalize(dataset.train.images)
         batches = scoring_batches(images, protocol.score_batch, protocol.score_repeat, seed)
-        result = score_cell(cell, protocol.network_profile(), batches, seed=seed, device=device).to_dict()
+        result = score_cell(cell, protocol.network_profile(), batches, seed=seed, device=device, eq9=True).to_dict()
     elif kind == "train":
         result = train_cell(cell, protocol, seed, dataset, device=device).to_dict()
     else:

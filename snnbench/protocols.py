@@ -90,8 +90,8 @@ PROTOCOLS = {
     "paper-cifar100": _paper("paper-cifar100", "cifar100", 128, 0.1, 300),
     "paper-tinyimagenet": _paper("paper-tinyimagenet", "tinyimagenet", 128, 0.1, 200),
     # The CPU protocol of the shipped digits tables; why these settings: README "The CPU protocol".
-    "digits-cpu": Protocol(name="digits-cpu", dataset="digits", width=16, timesteps=5, epochs=30,
-                           batch_size=64, lr=0.1, augmentation="none", bn_stats="per_timestep",
+    "digits-cpu": Protocol(name="digits-cpu", dataset="digits", width=8, timesteps=5, epochs=15,
+                           batch_size=32, lr=0.1, augmentation="none", bn_stats="per_timestep",
                            classifier_init="fan_in", score_batch=64, score_repeat=2),
 }
 

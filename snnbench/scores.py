@@ -63,41 +63,51 @@ def _sahd_from_counts(dist, counts, n_units, alpha, form):
 
 
 class KernelAccumulator:
-    """Sums HD, SAHD and SAHD-Eq.9 kernels over LIF calls, on the codes' device.
+    """Sums the HD and SAHD kernels (and, on request, SAHD-Eq.9) over LIF calls, on the codes' device.
 
-    add(spikes) takes one LIF output [S, B, ...] (S timesteps, each one call)."""
+    add(spikes) takes one LIF output [S, B, ...] (S timesteps, each one call). HD is linear in the Gram
+    matrix, so only sum_t G_t, sum_t n_t and sum_t N_A are kept (exact int64); SAHD is not, so its kernel
+    is formed per call from the same Gram matrix, using E[d_H] = N_A (r_i(1-r_j) + (1-r_i) r_j)
+    = n_i + n_j - 2 n_i n_j / N_A."""
 
-    def __init__(self, alpha: float = SAHD_ALPHA):
-        self.alpha = alpha
-        self.hd = None
-        self.sahd = None
-        self.sahd_eq9 = None
+    def __init__(self, alpha: float = SAHD_ALPHA, eq9: bool = False):
+        self.alpha, self.eq9 = alpha, eq9
+        self.gram_sum = self.count_sum = self.sahd = self.sahd_eq9 = None
+        self.units_sum = 0
         self.calls = 0
 
     def add(self, spikes: torch.Tensor) -> None:
         codes = spikes.detach().flatten(2)
         n_units = codes.shape[-1]
         gram, counts = gram_counts(codes)
-        dist = hamming_from_gram(gram, counts)
-        hd = (n_units - dist).sum(0)
-        sahd = _sahd_from_counts(dist, counts, n_units, self.alpha, "authors").sum(0)
-        eq9 = _sahd_from_counts(dist, counts, n_units, self.alpha, "eq9").sum(0)
-        if self.hd is None:
-            self.hd, self.sahd, self.sahd_eq9 = hd, sahd, eq9
+        ni, nj = counts.unsqueeze(-1).double(), counts.unsqueeze(-2).double()
+        dist = (ni + nj - 2 * gram).double()
+        sahd = (n_units - self.alpha * dist / (ni + nj - 2 * ni * nj / n_units + SAHD_GUARD)).sum(0)
+        if self.gram_sum is None:
+            self.gram_sum, self.count_sum, self.sahd = gram.sum(0), counts.sum(0), sahd
         else:
-            self.hd += hd
+            self.gram_sum += gram.sum(0)
+            self.count_sum += counts.sum(0)
             self.sahd += sahd
-            self.sahd_eq9 += eq9
+        if self.eq9:
+            eq9 = _sahd_from_counts(dist, counts, n_units, self.alpha, "eq9").sum(0)
+            self.sahd_eq9 = eq9 if self.sahd_eq9 is None else self.sahd_eq9 + eq9
+        self.units_sum += n_units * codes.shape[0]
         self.calls += codes.shape[0]
 
+    def hd_kernel_sum(self) -> torch.Tensor:
+        """Sum over calls of N_A - d_H, exact int64 [B, B]."""
+        n = self.count_sum
+        return self.units_sum - (n.unsqueeze(-1) + n.unsqueeze(-2) - 2 * self.gram_sum)
+
     def scores(self) -> dict:
-        """log|det K| of each mean kernel."""
+        """log|det K| of each mean kernel (nats)."""
         if not self.calls:
             raise ConfigError("no LIF call was recorded")
-        out = {}
-        for name, k in (("hd", self.hd), ("sahd", self.sahd), ("sahd_eq9", self.sahd_eq9)):
-            out[name] = float(torch.linalg.slogdet(k.double() / self.calls)[1])
-        return out
+        kernels = {"hd": self.hd_kernel_sum(), "sahd": self.sahd}
+        if self.eq9:
+            kernels["sahd_eq9"] = self.sahd_eq9
+        return {name: float(torch.linalg.slogdet(k.double() / self.calls)[1]) for name, k in kernels.items()}
 
 
 @dataclass
@@ -107,13 +117,13 @@ class ScoreResult:
     cell_hash: str
     hd: float
     sahd: float
-    sahd_eq9: float
     n_params: int
     firing_rates: dict
     firing_rate: float
     per_batch: dict = field(default_factory=dict)
     forward_s: float = 0.0
     kernel_s: float = 0.0
+    sahd_eq9: float = float("nan")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -126,29 +136,31 @@ def _record_lif(net, accumulator: KernelAccumulator, spike_counts: dict, timers:
             t = time.perf_counter()
             accumulator.add(out)
             timers["kernel"] += time.perf_counter() - t
-            total, units = spike_counts.get(name, (0.0, 0))
-            spike_counts[name] = (total + float(out.detach().sum()), units + out.numel())
+            total, units = spike_counts.get(name, (0, 0))
+            spike_counts[name] = (total + out.detach().sum(), units + out.numel())
         handles.append(module.register_forward_hook(hook))
     return handles
 
 
 @torch.no_grad()
-def score_cell(cell, profile: NetworkProfile, batches, seed: int = 0, device: str | torch.device = "cpu") -> ScoreResult:
+def score_cell(cell, profile: NetworkProfile, batches, seed: int = 0, device: str | torch.device = "cpu",
+               eq9: bool = False) -> ScoreResult:
     """HD and SAHD of a freshly initialised network (init seeded by `seed`), in training mode.
 
     batches: a list of `repeat` image tensors [B, C, H, W] (normalised floats), B >= 2. Neuron state
-    and the dropout mask start fresh for every batch; the two scores share the same forward passes."""
+    and the dropout mask start fresh for every batch; the scores share the same forward passes.
+    eq9=True also computes the paper's Eq. 9 form of SAHD (sahd_eq9)."""
     batches = list(batches)
     if not batches or any(b.shape[0] < 2 for b in batches):
         raise ConfigError("scoring needs at least one batch of at least 2 images")
     net = build_network(cell, profile, seed).to(device).train()
     timers = {"kernel": 0.0}
     spike_counts: dict = {}
-    per_batch = {"hd": [], "sahd": [], "sahd_eq9": []}
+    per_batch = {"hd": [], "sahd": []} | ({"sahd_eq9": []} if eq9 else {})
     t_start = time.perf_counter()
     for images in batches:
         reset_state(net)
-        acc = KernelAccumulator()
+        acc = KernelAccumulator(eq9=eq9)
         handles = _record_lif(net, acc, spike_counts, timers)
         try:
             net(images.to(device))
@@ -160,11 +172,13 @@ def score_cell(cell, profile: NetworkProfile, batches, seed: int = 0, device: st
             per_batch[name].append(value)
         timers["kernel"] += time.perf_counter() - t
     total = time.perf_counter() - t_start
-    rates = {name: s / max(n, 1) for name, (s, n) in spike_counts.items()}
-    overall = sum(s for s, _ in spike_counts.values()) / max(sum(n for _, n in spike_counts.values()), 1)
-    return ScoreResult(net.cell_hash, *(float(np.mean(per_batch[k])) for k in ("hd", "sahd", "sahd_eq9")),
-                       n_params=count_parameters(net), firing_rates=rates, firing_rate=overall,
-                       per_batch=per_batch, forward_s=total - timers["kernel"], kernel_s=timers["kernel"])
+    rates = {name: float(s) / max(n, 1) for name, (s, n) in spike_counts.items()}
+    overall = sum(float(s) for s, _ in spike_counts.values()) / max(sum(n for _, n in spike_counts.values()), 1)
+    means = {k: float(np.mean(v)) for k, v in per_batch.items()}
+    return ScoreResult(net.cell_hash, means["hd"], means["sahd"], n_params=count_parameters(net),
+                       firing_rates=rates, firing_rate=overall, per_batch=per_batch,
+                       forward_s=total - timers["kernel"], kernel_s=timers["kernel"],
+                       sahd_eq9=means.get("sahd_eq9", float("nan")))
 
 
 def scoring_batches(images: torch.Tensor, batch_size: int, repeat: int, seed: int) -> list[torch.Tensor]:
