@@ -398,7 +398,8 @@ def _protocol_difference(old_json: str, new: Protocol) -> str:
 class Journal:
     """The crash-safe record of finished jobs: an SQLite database in WAL mode. A job is done once its
     row is committed (one transaction per job); rows are keyed by (kind, cell_hash, protocol_hash,
-    seed), so a job is never recorded twice. A journal holds the jobs of one protocol only."""
+    seed), so a job is never recorded twice. A journal holds the jobs of one protocol only. Keep it
+    on a local disk of the driver: SQLite's WAL mode does not work on network file systems."""
 
     def __init__(self, path, protocol: Protocol):
         self.path = Path(path)
@@ -514,7 +515,9 @@ class Journal:
         pid, host, heartbeat, _ = row
         if time.time() - heartbeat > STALE_AFTER_S:
             return False
-        return host != socket.gethostname() or _pid_alive(pid)
+        if host != socket.gethostname():
+            return True
+        return pid != os.getpid() and _pid_alive(pid)  # our own pid in another run: a reused pid, dead
 
     # -- jobs
     def _key(self, job: Job) -> tuple:
