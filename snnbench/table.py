@@ -463,9 +463,12 @@ class Bench:
         return self.seeds.index(int(seed))
 
     def _cell_record(self, row: int) -> dict:
-        rec = {"hash": self._hashes[row].decode(), "text": self._read("cells/text", row).decode(),
-               "space": self._read("cells/space", row).decode()}
-        rec.update(cell_attributes(self._read("cells/matrix", row)))
+        # text and space follow from the canonical matrix (verify checks that the stored columns
+        # agree), which saves two reads per query
+        matrix = self._read("cells/matrix", row)
+        attributes = cell_attributes(matrix)
+        rec = {"hash": self._hashes[row].decode(), "text": matrix_to_text(matrix),
+               "space": "bw" if attributes["has_backward"] else "fw", **attributes}
         for name in ("hd", "sahd", "sahd_eq9"):
             rec[name] = _mean(self._read(f"scores/{name}", row))
         rec["n_params"] = int(self._read("cells/n_params", row))
@@ -728,6 +731,9 @@ def _check_cells(f: h5py.File, meta: dict, n: int) -> list[str]:
     if bad_hash:
         problems.append(f"{len(bad_hash)} hashes do not match their canonical texts (row {bad_hash[0]})")
     spaces = [s.decode() for s in f["cells/space"][()]]
+    backward = np.tril(matrices, -1).reshape(n, -1).any(axis=1) if n else np.zeros(0, bool)
+    if spaces != ["bw" if b else "fw" for b in backward]:
+        problems.append("cells/space disagrees with the matrices")
     if meta["space"] == "fw" and "bw" in spaces:
         problems.append("a table of the fw space holds bw cells")
     for name in ("n_backward", "depth", "n_edges"):

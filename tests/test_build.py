@@ -236,6 +236,8 @@ def test_a_job_claimed_by_a_live_build_is_busy_and_one_of_a_killed_build_is_take
     jobs = [Job("score", h, 0) for h in BuildSpec("fw", protocol, "x.h5", sample=3).selected_cells()]
     run_a = first.start_run("fw.h5", "local", "test")
     run_b = second.start_run("bw.h5", "local", "test")
+    with first.transaction():  # run_a stands for a build in another live process
+        first.conn.execute("UPDATE runs SET pid=? WHERE run_id=?", (os.getppid(), run_a))
     assert first.claim(jobs[:2], run_a) == (jobs[:2], [], [])
     assert second.claim(jobs, run_b) == ([jobs[2]], [], jobs[:2])
     first.record(jobs[0], {"protocol_hash": protocol.hash, "cell_hash": jobs[0].cell_hash, "where": "test"}, run_a)
