@@ -23,11 +23,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from . import __version__
 from .errors import ArchitectureNotInTable, ConfigError, InvalidCellError, TableFormatError
-from .protocols import Protocol
 from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, canonical_batch, cell_attributes, hash_text,
                     iter_cells, looks_like_hash, matrix_to_text, prune_batch)
+
+if TYPE_CHECKING:  # the reader does not import protocols (and so torch) until .protocol is asked for
+    from .protocols import Protocol
 
 TABLE_FORMAT = "snnbench-table"
 SCHEMA_VERSION = 1
@@ -168,7 +172,7 @@ def _cell_columns(hashes) -> dict:
     return cols
 
 
-def table_attrs(*, space: str, protocol: Protocol, dataset_fingerprint: str, seeds, score_seeds,
+def table_attrs(*, space: str, protocol: "Protocol", dataset_fingerprint: str, seeds, score_seeds,
                 columns: dict, complete: bool, selection: dict, build: dict) -> dict:
     """The root attributes (file metadata) of a table whose columns are `columns`."""
     done = columns["train/done"]
@@ -307,6 +311,15 @@ def _check_header(f: h5py.File, path) -> dict:
     return attrs
 
 
+def _protocol_fields(protocol_json: str, path) -> dict:
+    try:
+        fields = json.loads(protocol_json)
+        int(fields["epochs"])
+    except (TypeError, ValueError, KeyError):
+        raise TableFormatError(f"{path} is damaged: protocol_json is not a protocol") from None
+    return fields
+
+
 def open_table(path=None) -> "Bench":
     """Open a table for queries. path None means the shipped table (none is shipped yet)."""
     if path is None:
@@ -353,7 +366,7 @@ class Bench:
             self._train_row = self._read("cells/train_row")
             self.seeds = [int(s) for s in self._meta["seeds"]]
             self.score_seeds = [int(s) for s in self._meta["score_seeds"]]
-            self.protocol = Protocol.from_json(self._meta["protocol_json"])
+            self._protocol_fields = _protocol_fields(self._meta["protocol_json"], self.path)
         except BaseException:
             self._file.close()
             raise
@@ -388,6 +401,12 @@ class Bench:
         self.close()
 
     # -- metadata
+    @functools.cached_property
+    def protocol(self) -> "Protocol":
+        """The protocol the table was built under (protocols.Protocol)."""
+        from .protocols import Protocol
+        return Protocol.from_json(self._meta["protocol_json"])
+
     @property
     def metadata(self) -> dict:
         """The file's metadata: schema and snnbench versions, protocol (json and hash), dataset and its
@@ -399,7 +418,8 @@ class Bench:
 
     def __repr__(self):
         return (f"Bench({str(self.path)!r}: {len(self)} cells of the {self.space} space, "
-                f"{self._meta['n_trained']} trained, protocol {self.protocol.name} {self.protocol.hash})")
+                f"{self._meta['n_trained']} trained, protocol {self._meta['protocol_name']} "
+                f"{self._meta['protocol_hash']})")
 
     # -- the index
     def index(self, hashes) -> np.ndarray:
@@ -503,8 +523,9 @@ class Bench:
     def _check_epoch(self, epoch):
         if epoch is None:
             return None
-        if not 1 <= int(epoch) <= self.protocol.epochs:
-            raise ConfigError(f"epoch must be in 1..{self.protocol.epochs} (1-based), got {epoch}")
+        epochs = int(self._protocol_fields["epochs"])
+        if not 1 <= int(epoch) <= epochs:
+            raise ConfigError(f"epoch must be in 1..{epochs} (1-based), got {epoch}")
         return int(epoch)
 
     def query(self, cell, seed=None, epoch=None) -> dict:
@@ -600,15 +621,15 @@ class Bench:
 
     def describe(self) -> str:
         """A few lines summarising the table (what `snnbench info` prints)."""
-        m, p = self._meta, self.protocol
+        m, p = self._meta, self._protocol_fields
         build = m["build"]
         sel = m["selection"]
         lines = [
             f"table      {self.path}  ({self.path.stat().st_size / 1e6:.2f} MB)",
             f"schema     {m['schema_version']}  written by snnbench {m['snnbench_version']} at {m['created']}",
             f"space      {m['space']}   dataset {m['dataset']} (fingerprint {m['dataset_fingerprint']})",
-            f"protocol   {p.name} {p.hash}: width {p.width}, timesteps {p.timesteps}, epochs {p.epochs}, "
-            f"batch {p.batch_size}, lr {p.lr}",
+            f"protocol   {m['protocol_name']} {m['protocol_hash']}: width {p.get('width')}, timesteps "
+            f"{p.get('timesteps')}, epochs {p.get('epochs')}, batch {p.get('batch_size')}, lr {p.get('lr')}",
             f"seeds      training {', '.join(map(str, self.seeds)) or '-'}; scoring "
             f"{', '.join(map(str, self.score_seeds)) or '-'}",
             f"cells      {m['n_cells']} ({m['n_trained']} trained, {m['n_train_runs']} training runs, "
@@ -687,6 +708,7 @@ def _consistency_problems(f: h5py.File, meta: dict) -> list[str]:
             problems.append(f"{name} has shape {f[name].shape}, expected {shape}")
     if problems:
         return problems
+    from .protocols import Protocol
     try:
         protocol = Protocol.from_json(meta["protocol_json"])
     except (TypeError, ValueError) as exc:
