@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds tables/digits-bw.h5: every unique bw cell scored, 300 cells (uniform draw, sample seed 0)
+# trained with seeds 0 and 1 under the digits-cpu protocol. Resumable: rerun after any interruption.
+# The journal is shared with digits-fw.sh, so a fw cell met in the bw sample is trained once.
+# Stage 1 (train first, so that a partial table already ranks cells):
+#   runners/digits-bw.sh train   -> scores only the trained cells
+# Stage 2 (the shipped table):
+#   runners/digits-bw.sh         -> adds the scores of every other bw cell
+set -eu
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+extra="--score-all"
+[ "${1:-}" = "train" ] && extra=""
+exec snnbench build --space bw --dataset digits --protocol digits-cpu --sample 300 --sample-seed 0 \
+  --seeds 0,1 --score-seeds 0 $extra --workers "${WORKERS:-2}" --device cpu \
+  --journal tables/digits.journal.sqlite --out tables/digits-bw.h5

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds tables/digits-fw.h5: every unique fw cell scored, 300 cells (uniform draw, sample seed 0)
+# trained with seeds 0 and 1 under the digits-cpu protocol. Resumable: rerun after any interruption.
+# The journal is shared with digits-bw.sh, so a fw cell met in the bw sample is trained once.
+# Stage 1 (train first, so that a partial table already ranks cells):
+#   runners/digits-fw.sh train   -> scores only the trained cells
+# Stage 2 (the shipped table):
+#   runners/digits-fw.sh         -> adds the scores of every other fw cell
+set -eu
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+extra="--score-all"
+[ "${1:-}" = "train" ] && extra=""
+exec snnbench build --space fw --dataset digits --protocol digits-cpu --sample 300 --sample-seed 0 \
+  --seeds 0,1 --score-seeds 0 $extra --workers "${WORKERS:-2}" --device cpu \
+  --journal tables/digits.journal.sqlite --out tables/digits-fw.h5
