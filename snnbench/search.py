@@ -381,10 +381,13 @@ class SimulatedBenchmark:
         return int(seed), float(valid[e - 1]), float(times[:e].sum())
 
     def _cell_curves(self, h: str) -> dict:
-        """Per-seed curves from the table; a bench without curves gives final values only."""
+        """Per-seed curves of the runs that finished with a validation accuracy (a diverged run has
+        none: it is never drawn); a bench without curves gives final values only."""
         if h not in self._curves:
             if hasattr(self.bench, "curves"):
-                self._curves[h] = {s: c for s, c in self.bench.curves(h).items() if len(c.get("valid_acc", []))}
+                finished = {s for s in self._seeds if math.isfinite(float(self.frame.at[h, f"valid_acc_s{s}"]))}
+                self._curves[h] = {s: c for s, c in self.bench.curves(h).items()
+                                   if s in finished and len(c.get("valid_acc", []))}
             else:
                 self._curves[h] = self._final_only(h)
         return self._curves[h]
