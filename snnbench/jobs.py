@@ -27,10 +27,11 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def where() -> str:
-    """Where a job runs: host name and device, recorded with every result."""
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return f"{platform.node()}:{dev}"
+def where(device: str = "cpu") -> str:
+    """Where a job runs: host name and the device it used ('cpu' or the GPU's name)."""
+    dev = torch.device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    return f"{platform.node()}:{name}"
 
 
 def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: str | None = None,
@@ -53,5 +54,5 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     else:
         raise ValueError(f"unknown job kind {kind!r}")
     result.update(kind=kind, cell_hash=cell.hash, seed=int(seed), protocol_hash=protocol.hash,
-                  wall_time=time.perf_counter() - t0, where=where(), threads=torch.get_num_threads())
+                  wall_time=time.perf_counter() - t0, where=where(device), threads=torch.get_num_threads())
     return result
