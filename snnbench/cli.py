@@ -183,13 +183,10 @@ def _format_record(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def _surrogate_prediction(model, cell_hash):
-    """Prediction of the surrogate (snnbench.surrogate) for a cell, or None if that module is absent."""
-    import importlib.util
-    if importlib.util.find_spec("snnbench.surrogate") is None:
-        return None
+def _surrogate_prediction(model, cell_hash, protocol_hash):
+    """Prediction of the surrogate for a cell; a model fit under another protocol is refused."""
     from .surrogate import load_surrogate
-    return load_surrogate(model).predict_cells([cell_hash])
+    return load_surrogate(model, protocol_hash=protocol_hash).predict_cells([cell_hash])
 
 
 @main.command("query")
@@ -209,7 +206,7 @@ def query_cmd(cell, table_path, seed, epoch, as_json, model):
             rec = bench.query(cell, seed=seed, epoch=epoch)
         except ArchitectureNotInTable as exc:
             cell_hash = exc.cell.hash
-            prediction = _surrogate_prediction(model, cell_hash) if model else None
+            prediction = _surrogate_prediction(model, cell_hash, bench.metadata["protocol_hash"]) if model else None
             if prediction is None:
                 hint = (f"predict it with a surrogate: snnbench query {cell_hash} --table {table_path} --model MODEL"
                         if model is None else "the surrogate (snnbench.surrogate) is not available in this install")

@@ -174,7 +174,8 @@ class Cell:
         if isinstance(spec, Cell):
             return spec
         if isinstance(spec, str):
-            if looks_like_hash(spec):
+            # 16 digits 0..4 read as a compact row text: no hash of either space is made of them alone
+            if looks_like_hash(spec) and not re.fullmatch(r"\s*[0-4]{16}\s*", spec):
                 return cls.from_hash(spec)
             return cls.from_text(spec)
         return cls(spec)

@@ -11,8 +11,17 @@ import pytest  # noqa: E402
 
 # ----------------------------------------------------------------------------- the small fw table
 # What small_fw_table holds (tests may rely on these numbers).
-SMALL_FW_TABLE = dict(space="fw", protocol="digits-cpu", epochs=2, width=8, sample=12, sample_seed=0,
+SMALL_FW_TABLE = dict(space="fw", protocol="digits-cpu", epochs=2, width=8, batch_size=64, timesteps=3,
+                      sample=12, sample_seed=0,
                       seeds=(0, 1), score_seeds=(0,), score_sample=52)
+
+
+def small_fw_protocol():
+    """The protocol of small_fw_table: digits-cpu made cheap (2 epochs, width 8, batch 64, T = 3)."""
+    from snnbench.protocols import get_protocol
+    c = SMALL_FW_TABLE
+    return get_protocol(c["protocol"], epochs=c["epochs"], width=c["width"], batch_size=c["batch_size"],
+                        timesteps=c["timesteps"])
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +39,7 @@ def small_fw_table(tmp_path_factory) -> Path:
         shutil.copy(reuse, out)
         shutil.copy(reuse + ".journal.sqlite", str(out) + ".journal.sqlite")
         return out
-    spec = BuildSpec(c["space"], get_protocol(c["protocol"], epochs=c["epochs"], width=c["width"]), out,
+    spec = BuildSpec(c["space"], small_fw_protocol(), out,
                      sample=c["sample"], sample_seed=c["sample_seed"], seeds=c["seeds"],
                      score_seeds=c["score_seeds"], score_sample=c["score_sample"])
     summary = Build(spec, workers=2, progress=False, command="tests/conftest.py small_fw_table").run()

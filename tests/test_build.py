@@ -22,7 +22,7 @@ from snnbench.cli import main
 from snnbench.protocols import get_protocol
 from snnbench.table import temporary_path, verify_table
 
-from conftest import SMALL_FW_TABLE
+from conftest import SMALL_FW_TABLE, small_fw_protocol
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def test_a_second_build_sharing_the_journal_reuses_every_finished_job(small_fw_t
     journal = tmp_path / "shared.journal.sqlite"
     shutil.copy(str(small_fw_table) + ".journal.sqlite", journal)
     c = SMALL_FW_TABLE
-    spec = BuildSpec("fw", get_protocol("digits-cpu", epochs=2, width=8), tmp_path / "again.h5", sample=c["sample"],
+    spec = BuildSpec("fw", small_fw_protocol(), tmp_path / "again.h5", sample=c["sample"],
                      seeds=c["seeds"], journal=journal)
     summary = Build(spec, progress=False).run()
     assert summary.complete and summary.jobs_run == 0 and summary.jobs_reused == 12 + 24

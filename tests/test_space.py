@@ -139,3 +139,8 @@ def test_authors_sampler_is_seeded_and_valid():
     assert any(c.has_backward for c in a)
     uniq = space.sample_cells("fw", 40, 5, unique=True)
     assert len({c.hash for c in uniq}) == 40
+
+
+def test_sixteen_digit_text_is_read_as_a_cell_not_a_hash():
+    assert Cell.parse("0302003030030000") == Cell.from_text("0302 0030 3003 0000")
+    assert not any(set(h) <= set("01234") for h in space.space_hashes("bw"))
