@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -772,8 +772,26 @@ class Build:
                 or time.monotonic() - self._last_write >= self.checkpoint_seconds):
             self._write(spec, self._jobs, journal, complete=False)
 
-    def _write(self, spec, jobs, journal, complete: bool) -> bool:
-        """Write the table from the journal (atomically). Returns whether every job is in it."""
+    def write_from_journal(self, journal_path=None, dest=None) -> bool:
+        """Write the table of this build from a journal without running any job: the same columns,
+        metadata and atomic write as a checkpoint or the end of a build. journal_path: the journal to
+        read (default the spec's; pass a snapshot of a live one, see snapshot_journal). dest: where to
+        write (default spec.out; the journal's runs are still those of spec.out). Returns whether every
+        job of the build is in the table (written with complete = 1)."""
+        spec = self.spec.validate()
+        dest = Path(dest) if dest is not None else spec.out
+        check_output(replace(spec, out=dest))
+        jobs = spec.jobs()
+        self._cells = spec.score_cells()
+        journal = Journal(journal_path if journal_path is not None else spec.journal_path, spec.protocol)
+        try:
+            return self._write(spec, jobs, journal, complete=True, dest=dest, written_by="write_table_from_journal")
+        finally:
+            journal.close()
+
+    def _write(self, spec, jobs, journal, complete: bool, dest=None, written_by: str = "snnbench build") -> bool:
+        """Write the table from the journal (atomically) to dest (default spec.out). Returns whether
+        every job is in it."""
         from .table import assemble_columns, table_attrs, write_table
         results = journal.results(jobs)
         all_done = len(results) == len(jobs)
@@ -785,15 +803,17 @@ class Build:
         for r in results.values():
             where[str(r.get("where", ""))] = where.get(str(r.get("where", "")), 0) + 1
         build = {"executor": self.executor_name, "workers": self.workers, "address": self.address,
-                 "journal": str(journal.path), "command": self.command, "jobs_total": len(jobs),
+                 "journal": str(spec.journal_path), "command": self.command, "jobs_total": len(jobs),
                  "jobs_done": len(results), "where": where, "runs": journal.runs(spec.out),
-                 "host": socket.gethostname(), "python": platform.python_version(), "snnbench": __version__}
+                 "host": socket.gethostname(), "python": platform.python_version(), "snnbench": __version__,
+                 "written_by": written_by}
         fingerprint = journal.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
         attrs = table_attrs(space=spec.space, protocol=spec.protocol, dataset_fingerprint=fingerprint[0] if fingerprint else "",
                             seeds=spec.training_seeds, score_seeds=spec.score_seeds, columns=columns,
                             complete=complete and all_done, selection=spec.selection(), build=build)
-        spec.out.parent.mkdir(parents=True, exist_ok=True)
-        write_table(spec.out, columns, attrs)
+        dest = spec.out if dest is None else Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_table(dest, columns, attrs)
         self._last_write, self._since_write = time.monotonic(), 0
         return complete and all_done
 
@@ -819,4 +839,98 @@ def build_table(spec: BuildSpec, **options) -> BuildSummary:
     return Build(spec, **options).run()
 
 
-__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "build_table", "execute_job", "make_executor"]
+def snapshot_journal(source, dest) -> Path:
+    """A consistent copy of a journal, taken with SQLite's online backup API, so that a table can be
+    written (or a manifest computed) from a journal that live builds are writing: the copy reads the
+    source in one step under a read lock and never writes to it. The copy is a single file
+    (rollback-journal mode). Returns dest."""
+    source, dest = Path(source), Path(dest)
+    if not source.is_file():
+        raise ConfigError(f"journal {source}: no such file")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        dest.unlink()
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    try:
+        dst = sqlite3.connect(str(dest))
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"cannot snapshot journal {source}: {exc}") from None
+    finally:
+        src.close()
+    return dest
+
+
+def spec_from_table(path, journal=None) -> BuildSpec:
+    """The BuildSpec of the build that wrote a table, from its metadata: space, protocol, selection,
+    training and scoring seeds. Its out is the path the build wrote (as recorded by its runs, else
+    `path`); its journal is `journal`, else the recorded journal's file name beside the table if it
+    is there, else the recorded journal path."""
+    from .table import Bench
+    path = Path(path)
+    with Bench(path) as bench:
+        meta = bench.metadata
+        protocol = bench.protocol
+    sel, build = meta["selection"], meta["build"]
+    runs = build.get("runs") or []
+    out = Path(runs[-1]["out"]) if runs and runs[-1].get("out") else path
+    if journal is None and build.get("journal"):
+        beside = path.parent / Path(build["journal"]).name
+        journal = beside if beside.exists() else Path(build["journal"])
+    score_sample = sel.get("score_sample")
+    seeds = tuple(meta["seeds"]) if not sel.get("scores_only") else (0,)
+    return BuildSpec(meta["space"], protocol, out, sample=sel.get("sample") if sel.get("mode") != "all" else None,
+                     all_cells=sel.get("mode") == "all", sample_seed=int(sel.get("sample_seed") or 0), seeds=seeds,
+                     score_seeds=tuple(meta["score_seeds"]), scores_only=bool(sel.get("scores_only")),
+                     score_sample=score_sample if isinstance(score_sample, int) else None,
+                     score_all=score_sample == "all", journal=journal)
+
+
+def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapshot: bool = True,
+                             executor: str | None = None, workers: int | None = None, command: str | None = None) -> bool:
+    """Write the table of `spec` from its journal (or `journal`) without running jobs, through the
+    builder's own atomic writer, to dest (default spec.out). With snapshot (the default) the journal
+    is first copied with snapshot_journal into a temporary file, so a journal that builds are writing
+    is only read. executor / workers / command go into the table's build metadata (default: those of
+    the latest run of spec.out recorded in the journal). Returns whether every job is in the table."""
+    import tempfile
+    source = Path(journal) if journal is not None else spec.journal_path
+    if not source.is_file():
+        raise ConfigError(f"journal {source}: no such file")
+    with tempfile.TemporaryDirectory(prefix="snnbench-journal-") as tmp:
+        read_from = snapshot_journal(source, Path(tmp) / source.name) if snapshot else source
+        if executor is None or command is None:
+            con = sqlite3.connect(f"{Path(read_from).resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                last = con.execute("SELECT executor, command FROM runs WHERE out=? ORDER BY started DESC LIMIT 1",
+                                   (str(spec.out),)).fetchone()
+            except sqlite3.DatabaseError:
+                last = None
+            finally:
+                con.close()
+            executor = executor or (last[0] if last else "local")
+            command = command or (last[1] if last else "snnbench.build.write_table_from_journal")
+        if workers is None:
+            workers = _workers_of(command)
+        build = Build(replace(spec, journal=source), executor=executor, workers=workers, command=command,
+                      progress=False)
+        return build.write_from_journal(read_from, dest)
+
+
+def _workers_of(command: str) -> int:
+    """The --workers N of a recorded snnbench build command line (1 if absent)."""
+    words = (command or "").split()
+    for i, word in enumerate(words):
+        if word == "--workers" and i + 1 < len(words) and words[i + 1].isdigit():
+            return int(words[i + 1])
+        if word.startswith("--workers=") and word.split("=", 1)[1].isdigit():
+            return int(word.split("=", 1)[1])
+    return 1
+
+
+__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "build_table", "execute_job", "make_executor",
+           "snapshot_journal", "spec_from_table", "write_table_from_journal"]

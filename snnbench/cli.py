@@ -162,7 +162,8 @@ def _json_value(value):
 def _format_record(rec: dict) -> str:
     def num(v, fmt):
         return "-" if v is None or v != v else format(v, fmt)
-    lines = [f"cell        {rec['hash']}  {rec['text']}  ({rec['space']} cell)",
+    lines = [f"table       {rec['table']} (shipped)"] if "table" in rec else []
+    lines += [f"cell        {rec['hash']}  {rec['text']}  ({rec['space']} cell)",
              f"attributes  " + ", ".join(f"{k} {rec[k]}" for k in ("n_forward", "n_backward", "depth", "n_nodes")),
              f"scores      HD {num(rec['hd'], '.3f')}  SAHD {num(rec['sahd'], '.3f')}  SAHD-Eq.9 "
              f"{num(rec['sahd_eq9'], '.3f')}  (log|det K|)",
@@ -208,7 +209,8 @@ def query_cmd(cell, table_path, seed, epoch, as_json, model):
             cell_hash = exc.cell.hash
             prediction = _surrogate_prediction(model, cell_hash, bench.metadata["protocol_hash"]) if model else None
             if prediction is None:
-                hint = (f"predict it with a surrogate: snnbench query {cell_hash} --table {table_path} --model MODEL"
+                where = f" --table {table_path}" if table_path else ""
+                hint = (f"predict it with a surrogate: snnbench query {cell_hash}{where} --model MODEL"
                         if model is None else "the surrogate (snnbench.surrogate) is not available in this install")
                 raise ArchitectureNotInTable(f"{exc}; {hint}") from None
             if isinstance(prediction, tuple) and len(prediction) == 2:  # (mean, std) arrays, one cell
@@ -229,31 +231,83 @@ def query_cmd(cell, table_path, seed, epoch, as_json, model):
 
 
 @main.command("info")
-@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
 def info_cmd(table_path):
-    """Summarise a table: metadata, protocol, seeds, counts, how it was built."""
+    """Summarise a table: metadata, protocol, seeds, counts, how it was built. Without FILE, list the
+    shipped tables (counts, protocol, whether each matches its MANIFEST.json)."""
+    if table_path is None:
+        from .shipped import describe_shipped
+        click.echo(describe_shipped())
+        return
     from .table import open_table
     with open_table(table_path) as bench:
         click.echo(bench.describe())
 
 
 @main.command("verify")
-@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
-def verify_cmd(table_path):
-    """Check a table's schema and internal consistency. Exit 0: sound; 1: inconsistent (each problem
-    printed); 2: not a readable table."""
+@click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
+              help="Check FILE against this manifest (default: the MANIFEST.json beside FILE, if it lists FILE).")
+def verify_cmd(table_path, manifest_path):
+    """Check a table's schema and internal consistency, and a shipped table against its MANIFEST.json
+    (SHA-256, protocol, counts). Without FILE, check every shipped table. Exit 0: sound; 1:
+    inconsistent or not the file the manifest lists (each problem printed); 2: not a readable table
+    (or a damaged manifest)."""
+    if table_path is None:
+        from .shipped import shipped_tables
+        paths = shipped_tables(required=True)
+    else:
+        paths = [table_path]
+    failed = False
+    for path in paths:
+        failed |= not _verify_one(str(path), manifest_path)
+    if failed:
+        sys.exit(1)
+
+
+def _verify_one(table_path: str, manifest_path) -> bool:
+    from .manifest import check_table
     from .table import open_table, verify_table
+    from pathlib import Path
     problems = verify_table(table_path)
+    entry, manifest_problems = check_table(table_path, manifest_path)
+    if manifest_path is not None and entry is None:
+        manifest_problems = [f"{Path(table_path).name} is not listed in {manifest_path}"]
+    problems += manifest_problems
     if problems:
         click.echo(f"{table_path}: {len(problems)} problem(s)", err=True)
         for p in problems:
             click.echo(f"  {p}", err=True)
-        sys.exit(1)
+        return False
     with open_table(table_path) as bench:
         m = bench.metadata
+    listed = (f"; matches {Path(manifest_path).name if manifest_path else 'MANIFEST.json'} "
+              f"(sha256 {entry['sha256'][:16]}...)" if entry is not None else "")
     click.echo(f"OK {table_path}: schema {m['schema_version']}, {m['n_cells']} cells, {m['n_trained']} trained, "
                f"{m['n_train_runs']} training runs, protocol {m['protocol_name']} {m['protocol_hash']}"
-               f"{'' if m['complete'] else ' (checkpoint of an unfinished build)'}")
+               f"{'' if m['complete'] else ' (checkpoint of an unfinished build)'}{listed}")
+    return True
+
+
+@main.command("manifest", hidden=True)
+@click.argument("tables", metavar="TABLE...", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--journal", type=click.Path(dir_okay=False, exists=True), default=None, help="The build journal (read through a snapshot).")
+@click.option("--runners", "runners_dir", type=click.Path(file_okay=False), default=None, help="Folder of the run specs (default: runners/ beside the tables' folder).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Manifest to write (default: MANIFEST.json beside the first table).")
+def manifest_cmd(tables, journal, runners_dir, out):
+    """(Maintainers) Write the MANIFEST.json of shipped tables, in the order queries try them."""
+    from pathlib import Path
+    from .manifest import MANIFEST_NAME, make_manifest, write_manifest
+    first = Path(tables[0]).resolve()
+    if runners_dir is None and (first.parent.parent / "runners").is_dir():
+        runners_dir = first.parent.parent / "runners"
+    manifest = make_manifest(tables, journal=journal, runners_dir=runners_dir)
+    path = write_manifest(manifest, out or first.parent / MANIFEST_NAME)
+    for t in manifest["tables"]:
+        b = t.get("build") or {}
+        click.echo(f"{t['file']}: sha256 {t['sha256'][:16]}..., {t['n_cells']} cells, {t['n_trained']} trained, "
+                   f"{t['n_train_runs']} runs; {b.get('cpu_hours')} CPU-h, wall {b.get('wall_hours')} h")
+    click.echo(f"wrote {path}")
 
 
 # ----------------------------------------------------------------------------- analysis, surrogate, search

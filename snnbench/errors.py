@@ -41,3 +41,7 @@ class ModelFormatError(SnnbenchError):
 
 class ConfigError(SnnbenchError, ValueError):
     """A setting out of range (batch smaller than 2, unknown protocol, ...)."""
+
+
+class ManifestError(SnnbenchError):
+    """A manifest of shipped tables (MANIFEST.json) that is missing, damaged or of a newer version."""
