@@ -127,7 +127,8 @@ def check_table(table_path, manifest_path=None) -> tuple[dict | None, list[str]]
 
 # ----------------------------------------------------------------------------- writing
 def _journal_jobs(journal: Path, protocol_hash: str) -> dict:
-    """{(kind, cell_hash, seed): (result, where_ran, run_id, finished)} of a journal snapshot."""
+    """{"jobs": {(kind, cell_hash, seed): (cost, where_ran, run_id, finished)}, "runs": {run_id: run}} of a
+    journal snapshot; cost keeps only wall_time, threads and train_time of each result."""
     con = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
     try:
         rows = con.execute("SELECT kind, cell_hash, seed, result, where_ran, run_id, finished FROM jobs "
@@ -139,7 +140,11 @@ def _journal_jobs(journal: Path, protocol_hash: str) -> dict:
         raise ConfigError(f"{journal} is not a readable snnbench journal ({exc})") from None
     finally:
         con.close()
-    jobs = {(k, h, int(s)): (json.loads(res), w, run_id, fin) for k, h, s, res, w, run_id, fin in rows}
+    jobs = {}
+    for k, h, s, res, w, run_id, fin in rows:
+        r = json.loads(res)
+        cost = {"wall_time": r.get("wall_time", 0.0), "threads": r.get("threads", 1), "train_time": r.get("train_time", 0.0)}
+        jobs[(k, h, int(s))] = (cost, w, run_id, fin)
     return {"jobs": jobs, "runs": runs}
 
 

@@ -232,7 +232,14 @@ class ShippedTables:
 
     @property
     def metadata(self) -> dict:
-        return {"shipped": True, "folder": str(self.path), "tables": {b.path.name: b.metadata for b in self.tables}}
+        """The metadata every shipped table shares (protocol, dataset, seeds), plus 'tables': each
+        table's own metadata by file name."""
+        metas = [b.metadata for b in self.tables]
+        shared = {k: v for k, v in metas[0].items()
+                  if k in ("protocol_name", "protocol_hash", "protocol_json", "dataset", "dataset_fingerprint",
+                           "seeds", "score_seeds", "schema_version") and all(m.get(k) == v for m in metas)}
+        return {**shared, "space": self.space, "shipped": True, "folder": str(self.path),
+                "tables": {b.path.name: m for b, m in zip(self.tables, metas)}}
 
 
 def open_shipped() -> ShippedTables:
