@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tables", nargs="+", default=list(TABLES), help="table file names, in query order")
     parser.add_argument("--out", type=Path, default=None, help="manifest to write (default TABLES_DIR/MANIFEST.json)")
     args = parser.parse_args(argv)
+    if str(ROOT) not in sys.path:  # the checkout's snnbench, installed or not
+        sys.path.insert(0, str(ROOT))
     from snnbench.errors import SnnbenchError
     from snnbench.manifest import MANIFEST_NAME, make_manifest, write_manifest
     try:
