@@ -1,0 +1,47 @@
+"""Record the scores of a `snnbench score --space S --all --out FILE.jsonl` run as finished score
+jobs of a build journal, so that `snnbench build ... --score-all` does not score those cells again.
+
+Both run the same function (snnbench.jobs.run_job('score', ...)) with the same protocol and seed;
+lines of another protocol are refused, jobs already in the journal are kept as they are.
+
+    python runners/import_scores.py tables/digits.journal.sqlite runs/fw-scores.jsonl
+"""
+import json
+import sqlite3
+import sys
+import time
+import uuid
+
+
+def import_scores(journal: str, jsonl: str) -> int:
+    con = sqlite3.connect(journal, timeout=60)
+    protocol_hash = dict(con.execute("SELECT key, value FROM meta"))["protocol_hash"]
+    run_id = f"import-{uuid.uuid4().hex[:12]}"
+    rows, hosts = [], {}
+    with open(jsonl) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line
+            if r["kind"] != "score" or r["protocol_hash"] != protocol_hash:
+                raise SystemExit(f"{jsonl}: a line of protocol {r['protocol_hash']}, the journal holds {protocol_hash}")
+            hosts[r["where"]] = hosts.get(r["where"], 0) + 1
+            rows.append(("score", r["cell_hash"], protocol_hash, int(r["seed"]), json.dumps(r), r["where"], run_id,
+                         time.time()))
+    with con:
+        before = con.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        con.executemany("INSERT OR IGNORE INTO jobs (kind, cell_hash, protocol_hash, seed, result, where_ran, run_id, "
+                        "finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        added = con.execute("SELECT count(*) FROM jobs").fetchone()[0] - before
+        con.execute("INSERT INTO runs (run_id, pid, host, started, heartbeat, finished, out, executor, command, jobs_run) "
+                    "VALUES (?, 0, ?, ?, ?, ?, ?, 'snnbench score', ?, ?)",
+                    (run_id, ",".join(sorted(hosts)), time.time(), time.time(), time.time(), jsonl,
+                     f"snnbench score (imported from {jsonl})", added))
+    return added
+
+
+if __name__ == "__main__":
+    print(f"imported {import_scores(sys.argv[1], sys.argv[2])} score jobs")
