@@ -9,6 +9,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+# same kernels (and float rounding) on any x86 CPU with AVX2 or newer: results reproduce bit for bit
+export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 extra="--score-all"
 [ "${1:-}" = "train" ] && extra=""
 exec snnbench build --space bw --dataset digits --protocol digits-cpu --sample 300 --sample-seed 0 \

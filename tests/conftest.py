@@ -3,6 +3,11 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# CPU determinism across machines: the shipped tables were trained on an AVX2 machine; capping
+# torch's and oneDNN's instruction sets to AVX2 makes a newer CPU take the same kernels (and the
+# same float rounding) when a test retrains a recorded cell.
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
