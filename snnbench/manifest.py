@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from collections import Counter
@@ -213,8 +214,9 @@ def _runner_of(file_name: str, runners_dir) -> str | None:
     """The script in runners_dir whose text writes `file_name` (e.g. runners/digits-fw.sh)."""
     if runners_dir is None or not Path(runners_dir).is_dir():
         return None
+    writes = re.compile(r"--out\s+(\S*/)?" + re.escape(file_name) + r"(\s|$)")
     for script in sorted(Path(runners_dir).glob("*.sh")):
-        if f"/{file_name}" in script.read_text() or f" {file_name}" in script.read_text():
+        if writes.search(script.read_text()):
             return f"{Path(runners_dir).name}/{script.name}"
     return None
 
