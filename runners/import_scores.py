@@ -11,6 +11,10 @@ import sqlite3
 import sys
 import time
 import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from snnbench.scorer import read_score_records  # noqa: E402
 
 
 def import_scores(journal: str, jsonl: str) -> int:
@@ -18,19 +22,12 @@ def import_scores(journal: str, jsonl: str) -> int:
     protocol_hash = dict(con.execute("SELECT key, value FROM meta"))["protocol_hash"]
     run_id = f"import-{uuid.uuid4().hex[:12]}"
     rows, hosts = [], {}
-    with open(jsonl) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line
-            if r["kind"] != "score" or r["protocol_hash"] != protocol_hash:
-                raise SystemExit(f"{jsonl}: a line of protocol {r['protocol_hash']}, the journal holds {protocol_hash}")
-            hosts[r["where"]] = hosts.get(r["where"], 0) + 1
-            rows.append(("score", r["cell_hash"], protocol_hash, int(r["seed"]), json.dumps(r), r["where"], run_id,
-                         time.time()))
+    for r in read_score_records(jsonl):
+        if r["kind"] != "score" or r["protocol_hash"] != protocol_hash:
+            raise SystemExit(f"{jsonl}: a line of protocol {r['protocol_hash']}, the journal holds {protocol_hash}")
+        hosts[r["where"]] = hosts.get(r["where"], 0) + 1
+        rows.append(("score", r["cell_hash"], protocol_hash, int(r["seed"]), json.dumps(r), r["where"], run_id,
+                     time.time()))
     with con:
         before = con.execute("SELECT count(*) FROM jobs").fetchone()[0]
         con.executemany("INSERT OR IGNORE INTO jobs (kind, cell_hash, protocol_hash, seed, result, where_ran, run_id, "

@@ -103,12 +103,13 @@ def get_protocol(name: str, **overrides) -> Protocol:
     return PROTOCOLS[name].with_(**{k: v for k, v in overrides.items() if v is not None}).validate()
 
 
+DEFAULT_PROTOCOLS = {"digits": "digits-cpu", "cifar10": "paper-cifar10", "cifar100": "paper-cifar100",
+                     "tinyimagenet": "paper-tinyimagenet"}
+
+
 def default_protocol(dataset: str) -> str:
-    """The protocol name used for a dataset when none is given."""
-    return {"digits": "digits-cpu", "cifar10": "paper-cifar10", "cifar100": "paper-cifar100",
-            "tinyimagenet": "paper-tinyimagenet"}.get(dataset) or _unknown_dataset(dataset)
-
-
-def _unknown_dataset(dataset):
-    from .errors import DatasetError
-    raise DatasetError(f"unknown dataset {dataset!r}; choose one of digits, cifar10, cifar100, tinyimagenet")
+    """The protocol name used for a dataset when none is given; DatasetError for an unknown dataset."""
+    if dataset not in DEFAULT_PROTOCOLS:
+        from .errors import DatasetError
+        raise DatasetError(f"unknown dataset {dataset!r}; choose one of {', '.join(DEFAULT_PROTOCOLS)}")
+    return DEFAULT_PROTOCOLS[dataset]

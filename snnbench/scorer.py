@@ -22,6 +22,19 @@ def score_one(cell, protocol: Protocol, seed: int = 0, data_dir=None, device=Non
     return run_job("score", Cell.parse(cell).hash, protocol.to_json(), seed, data_dir, device)
 
 
+def read_score_records(path):
+    """Yield every complete record of a scoring JSONL file (a torn last line of a killed run is skipped)."""
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
 class ScoreRun:
     """Score the unique cells of a space, in their canonical order, into a JSONL file."""
 
@@ -34,15 +47,7 @@ class ScoreRun:
         done = set()
         if not self.out.exists():
             return done
-        with open(self.out, "rb") as f:
-            lines = f.read().split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line from a killed run
+        for rec in read_score_records(self.out):
             if rec.get("protocol_hash") != self.protocol.hash or rec.get("seed") != self.seed:
                 raise ProtocolMismatchError(
                     f"{self.out} holds scores of protocol {rec.get('protocol_hash')} seed {rec.get('seed')}, "

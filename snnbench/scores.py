@@ -52,12 +52,17 @@ def sahd_kernel(codes: torch.Tensor, alpha: float = SAHD_ALPHA, form: str = "aut
 
 
 def _sahd_from_counts(dist, counts, n_units, alpha, form):
-    r = counts.double() / n_units
-    ri, rj = r.unsqueeze(-1), r.unsqueeze(-2)
-    expected = ri * (1 - rj) + (1 - ri) * rj
+    """SAHD kernels [S, B, B] from exact Hamming distances and spike counts (the one place the formula
+    lives). The authors' normaliser is the expected distance N_A (r_i(1-r_j) + (1-r_i) r_j), written
+    as n_i + n_j - 2 n_i n_j / N_A; Eq. 9 leaves out N_A."""
     if form == "authors":
-        expected = n_units * expected
-    elif form != "eq9":
+        ni, nj = counts.unsqueeze(-1).double(), counts.unsqueeze(-2).double()
+        expected = ni + nj - 2 * ni * nj / n_units
+    elif form == "eq9":
+        r = counts.double() / n_units
+        ri, rj = r.unsqueeze(-1), r.unsqueeze(-2)
+        expected = ri * (1 - rj) + (1 - ri) * rj
+    else:
         raise ConfigError(f"unknown SAHD form {form!r}: use 'authors' or 'eq9'")
     return n_units - alpha * dist.double() / (expected + SAHD_GUARD)
 
@@ -67,8 +72,7 @@ class KernelAccumulator:
 
     add(spikes) takes one LIF output [S, B, ...] (S timesteps, each one call). HD is linear in the Gram
     matrix, so only sum_t G_t, sum_t n_t and sum_t N_A are kept (exact int64); SAHD is not, so its kernel
-    is formed per call from the same Gram matrix, using E[d_H] = N_A (r_i(1-r_j) + (1-r_i) r_j)
-    = n_i + n_j - 2 n_i n_j / N_A."""
+    is formed per call from the same Gram matrix and counts."""
 
     def __init__(self, alpha: float = SAHD_ALPHA, eq9: bool = False):
         self.alpha, self.eq9 = alpha, eq9
@@ -80,9 +84,8 @@ class KernelAccumulator:
         codes = spikes.detach().flatten(2)
         n_units = codes.shape[-1]
         gram, counts = gram_counts(codes)
-        ni, nj = counts.unsqueeze(-1).double(), counts.unsqueeze(-2).double()
-        dist = (ni + nj - 2 * gram).double()
-        sahd = (n_units - self.alpha * dist / (ni + nj - 2 * ni * nj / n_units + SAHD_GUARD)).sum(0)
+        dist = hamming_from_gram(gram, counts)
+        sahd = _sahd_from_counts(dist, counts, n_units, self.alpha, "authors").sum(0)
         if self.gram_sum is None:
             self.gram_sum, self.count_sum, self.sahd = gram.sum(0), counts.sum(0), sahd
         else:
