@@ -72,10 +72,13 @@ def show_cmd(cell):
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation and batch seed.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSONL file the scores are appended to (resumable).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--shard", default=None, help="K/N: only the cells whose hash is K modulo N (split a space over processes).")
+@click.option("--skip-journal", type=click.Path(dir_okay=False), default=None,
+              help="Build journal whose scored cells (same protocol and seed) are skipped.")
 def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timesteps, batch, repeat, limit,
-              all_cells, seed, out, device):
+              all_cells, seed, out, device, shard, skip_journal):
     """Score one CELL and print HD and SAHD, or score many cells of --space into --out."""
-    from .scorer import ScoreRun, score_one
+    from .scorer import ScoreRun, parse_shard, score_one, scored_in_journal
     from .protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), dataset=dataset, width=width,
                             timesteps=timesteps, score_batch=batch, score_repeat=repeat)
@@ -87,7 +90,9 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
         return
     if space_name is None or out is None or (limit is None and not all_cells):
         raise click.UsageError("give a CELL, or --space with --out and --limit N or --all")
-    run = ScoreRun(space_name, protocol, seed, out, data_dir=data_dir, device=device)
+    skip = scored_in_journal(skip_journal, protocol, seed) if skip_journal else frozenset()
+    run = ScoreRun(space_name, protocol, seed, out, data_dir=data_dir, device=device,
+                   shard=parse_shard(shard) if shard else None, skip=skip)
     t0 = time.perf_counter()
     done = run.run(limit=None if all_cells else limit)
     click.echo(f"scored {done} cells in {time.perf_counter() - t0:.1f} s; {run.count()} in {out}")

@@ -35,12 +35,45 @@ def read_score_records(path):
             continue
 
 
-class ScoreRun:
-    """Score the unique cells of a space, in their canonical order, into a JSONL file."""
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N) with 0 <= K < N: shard K of N holds the cells whose hash is K modulo N."""
+    try:
+        k, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must read K/N (e.g. 3/16), got {text!r}") from None
+    if n < 1 or not 0 <= k < n:
+        raise ConfigError(f"--shard K/N needs 0 <= K < N, got {text!r}")
+    return k, n
 
-    def __init__(self, space: str, protocol: Protocol, seed: int, out, data_dir=None, device=None):
+
+def in_shard(cell_hash: str, shard: tuple[int, int] | None) -> bool:
+    return shard is None or int(cell_hash, 16) % shard[1] == shard[0]
+
+
+def scored_in_journal(path, protocol: Protocol, seed: int) -> set:
+    """Hashes of the cells a build journal has already scored with this protocol and seed."""
+    from .build import Journal
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"journal {path} does not exist")
+    journal = Journal(path, protocol)
+    try:
+        return {job.cell_hash for job in journal.done_jobs() if job.kind == "score" and job.seed == seed}
+    finally:
+        journal.close()
+
+
+class ScoreRun:
+    """Score the unique cells of a space, in their canonical order, into a JSONL file.
+
+    shard (K, N): only the cells whose hash is K modulo N, so that N processes or machines can share a
+    space; skip: hashes not to score (e.g. those a build journal already holds)."""
+
+    def __init__(self, space: str, protocol: Protocol, seed: int, out, data_dir=None, device=None,
+                 shard: tuple[int, int] | None = None, skip=frozenset()):
         self.space, self.protocol, self.seed = space, protocol, seed
         self.out, self.data_dir, self.device = Path(out), data_dir, device
+        self.shard, self.skip = shard, frozenset(skip)
 
     def done_hashes(self) -> set:
         """Hashes already in the output file; refuses a file written under another protocol or seed."""
@@ -71,7 +104,7 @@ class ScoreRun:
         """Score up to `limit` cells (all when None) not yet in the file; returns how many were scored now."""
         if limit is not None and limit < 1:
             raise ConfigError("--limit must be at least 1")
-        todo_all = list(iter_cells(self.space))
+        todo_all = [(h, t) for h, t in iter_cells(self.space) if in_shard(h, self.shard) and h not in self.skip]
         if limit is not None:
             todo_all = todo_all[:limit]
         done = self.done_hashes()
