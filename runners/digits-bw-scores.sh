@@ -7,6 +7,7 @@
 # (`runners/digits-bw.sh` alone does the same work as score jobs of the build, in one ordering.)
 set -eu
 cd "$(dirname "$0")/.."
+python3 runners/journal.py unpack  # a fresh checkout: the committed journal snapshot
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 NSHARDS=${NSHARDS:-64}
 mkdir -p runs/bw-scores

@@ -8,6 +8,7 @@
 #   runners/digits-fw.sh         -> adds the scores of every other fw cell
 set -eu
 cd "$(dirname "$0")/.."
+python3 runners/journal.py unpack  # a fresh checkout: the committed journal snapshot
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 # same kernels (and float rounding) on any x86 CPU with AVX2 or newer: results reproduce bit for bit
 export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2

@@ -54,5 +54,6 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     else:
         raise ValueError(f"unknown job kind {kind!r}")
     result.update(kind=kind, cell_hash=cell.hash, seed=int(seed), protocol_hash=protocol.hash,
-                  wall_time=time.perf_counter() - t0, where=where(device), threads=torch.get_num_threads())
+                  wall_time=time.perf_counter() - t0, where=where(device), threads=torch.get_num_threads(),
+                  torch=torch.__version__)
     return result

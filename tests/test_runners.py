@@ -1,0 +1,120 @@
+"""Splitting a space's scoring over processes and machines (`score --shard`, `--skip-journal`),
+recording the scores in a build journal (runners/import_scores.py), rerunning recorded jobs to check
+them (runners/recheck_journal.py) and the compressed journal snapshot the repository carries
+(runners/journal.py)."""
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "runners"))
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "snnbench.cli", *args], capture_output=True, text=True)
+
+
+def _hashes(path) -> list:
+    return [json.loads(line)["cell_hash"] for line in Path(path).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def scored_journal(tmp_path_factory):
+    """A digits-cpu journal holding the scores of the first 4 fw cells, imported from a `score` run
+    and recorded as run on 'elsewhere:cpu'."""
+    from import_scores import import_scores
+    from snnbench.build import Journal
+    from snnbench.protocols import get_protocol
+    tmp = tmp_path_factory.mktemp("scored_journal")
+    first = tmp / "first.jsonl"
+    assert _cli("score", "--space", "fw", "--limit", "4", "--protocol", "digits-cpu", "--out", str(first)).returncode == 0
+    journal = tmp / "j.sqlite"
+    Journal(journal, get_protocol("digits-cpu")).close()
+    assert import_scores(str(journal), str(first), where="elsewhere:cpu") == 4
+    return journal, first
+
+
+def test_imported_scores_are_relabelled_and_never_imported_twice(scored_journal):
+    from import_scores import import_scores
+    journal, first = scored_journal
+    con = sqlite3.connect(journal)
+    rows = con.execute("SELECT cell_hash, where_ran, result FROM jobs WHERE kind='score'").fetchall()
+    assert sorted(h for h, _, _ in rows) == sorted(_hashes(first))
+    assert {w for _, w, _ in rows} == {"elsewhere:cpu"}
+    assert all(json.loads(r)["where_recorded"].endswith(":cpu") for _, _, r in rows)
+    assert import_scores(str(journal), str(first)) == 0
+
+
+def test_skip_journal_and_shards_split_the_space_without_overlap(scored_journal, tmp_path):
+    from snnbench.scorer import in_shard
+    from snnbench.space import iter_cells
+    journal, first = scored_journal
+    order = [h for h, _ in iter_cells("fw")]
+    rest = tmp_path / "rest.jsonl"
+    r = _cli("score", "--space", "fw", "--limit", "3", "--protocol", "digits-cpu", "--skip-journal", str(journal),
+             "--out", str(rest))
+    assert r.returncode == 0, r.stderr
+    assert _hashes(rest) == order[4:7]  # the journal's four are skipped, the order is kept
+    shard = tmp_path / "shard.jsonl"
+    r = _cli("score", "--space", "fw", "--limit", "3", "--protocol", "digits-cpu", "--shard", "2/3",
+             "--skip-journal", str(journal), "--out", str(shard))
+    assert r.returncode == 0, r.stderr
+    got = _hashes(shard)
+    assert got == [h for h in order if in_shard(h, (2, 3)) and h not in set(_hashes(first))][:3]
+    # the shards of N partition the space
+    for n in (1, 7, 64):
+        owners = [sum(in_shard(h, (k, n)) for k in range(n)) for h in order]
+        assert set(owners) == {1}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--shard", "3/3"], "0 <= K < N"),
+    (["--shard", "two/3"], "K/N"),
+    (["--skip-journal", "no-such-journal.sqlite"], "does not exist"),
+    (["--skip-journal", "SMALL"], "protocol"),
+])
+def test_bad_shard_or_journal_is_one_line_and_exit_2(extra, message, small_fw_table, tmp_path):
+    extra = [str(Path(str(small_fw_table) + ".journal.sqlite")) if e == "SMALL" else e for e in extra]
+    out = tmp_path / "x.jsonl"
+    r = _cli("score", "--space", "fw", "--limit", "1", "--protocol", "digits-cpu", *extra, "--out", str(out))
+    assert r.returncode == 2 and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_recheck_reruns_recorded_scores_bit_identically(scored_journal, tmp_path):
+    journal, _ = scored_journal
+    report = tmp_path / "report.json"
+    r = subprocess.run([sys.executable, str(ROOT / "runners" / "recheck_journal.py"), str(journal), "--host", "elsewhere",
+                        "--score", "2", "--train", "0", "--out", str(report)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(report.read_text())
+    assert rep["summary"] == {"score": {"jobs": 2, "identical": 2}}
+    assert all(f["max_abs_diff"] == 0.0 for job in rep["jobs"] for f in job["fields"].values())
+
+
+def test_recheck_compare_finds_a_changed_curve():
+    from recheck_journal import compare
+    recorded = {"valid_acc": 90.0, "valid_acc_curve": [50.0, 90.0], "n_params": 10}
+    same = compare("train", recorded, dict(recorded))
+    assert all(f["identical"] for f in same.values())
+    moved = compare("train", recorded, {**recorded, "valid_acc_curve": [50.0, 90.5]})
+    assert not moved["valid_acc_curve"]["identical"] and moved["valid_acc_curve"]["max_abs_diff"] == 0.5
+    assert moved["valid_acc"]["identical"]
+
+
+def test_journal_snapshot_packs_and_unpacks_without_overwriting(scored_journal, tmp_path):
+    import journal as journal_tool
+    source, _ = scored_journal
+    packed = journal_tool.pack(source, tmp_path / "j.sqlite.xz")
+    target = tmp_path / "restored.sqlite"
+    assert journal_tool.unpack(packed, target) is True
+    rows = lambda p: sorted(sqlite3.connect(p).execute("SELECT kind, cell_hash, seed, result, where_ran FROM jobs"))
+    assert rows(target) == rows(source) and len(rows(target)) == 4
+    target.write_bytes(b"a journal being worked on")
+    assert journal_tool.unpack(packed, target) is False
+    assert target.read_bytes() == b"a journal being worked on"
