@@ -395,6 +395,44 @@ def _protocol_difference(old_json: str, new: Protocol) -> str:
     return ", ".join(diff) or "same fields, other protocol version"
 
 
+def _check_journal(conn: sqlite3.Connection, path: Path, protocol: Protocol) -> None:
+    """Refuse (reading only) a file that is not our journal, or a journal of another protocol."""
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError:
+        raise ConfigError(f"{path} exists and is not an snnbench journal (not SQLite); "
+                          "choose another --journal or --out") from None
+    if not tables:
+        return
+    meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+    if meta.get("format") != JOURNAL_FORMAT:
+        raise ConfigError(f"{path} exists and is not an snnbench journal; choose another --journal")
+    if int(meta.get("version", 0)) > JOURNAL_VERSION:
+        raise ConfigError(f"{path} is a journal of a newer snnbench (version {meta['version']})")
+    if meta.get("protocol_hash") != protocol.hash:
+        raise ProtocolMismatchError(
+            f"journal {path} holds jobs of protocol {meta.get('protocol_name')} {meta.get('protocol_hash')}, "
+            f"not {protocol.name} {protocol.hash} ({_protocol_difference(meta['protocol_json'], protocol)}): "
+            "rerun with the same protocol options, or give another --journal")
+
+
+def read_done_jobs(path, protocol: Protocol) -> set:
+    """The finished jobs of `protocol` in a journal, read through a read-only connection: it takes no
+    write lock, so it never waits for (or delays) builds writing the journal."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"journal {path} does not exist")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    try:
+        _check_journal(conn, path, protocol)
+        rows = conn.execute("SELECT kind, cell_hash, seed FROM jobs WHERE protocol_hash=?", (protocol.hash,))
+        return {Job(k, h, int(s)) for k, h, s in rows}
+    except sqlite3.OperationalError as e:  # e.g. an empty file: no tables at all
+        raise ConfigError(f"journal {path} cannot be read: {e}") from None
+    finally:
+        conn.close()
+
+
 class Journal:
     """The crash-safe record of finished jobs: an SQLite database in WAL mode. A job is done once its
     row is committed (one transaction per job); rows are keyed by (kind, cell_hash, protocol_hash,
@@ -425,23 +463,7 @@ class Journal:
 
     def _check_existing(self) -> None:
         """Refuse (without writing anything) a file that is not our journal, or one of another protocol."""
-        try:
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError:
-            raise ConfigError(f"{self.path} exists and is not an snnbench journal (not SQLite); "
-                              "choose another --journal or --out") from None
-        if not tables:
-            return
-        meta = dict(self.conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
-        if meta.get("format") != JOURNAL_FORMAT:
-            raise ConfigError(f"{self.path} exists and is not an snnbench journal; choose another --journal")
-        if int(meta.get("version", 0)) > JOURNAL_VERSION:
-            raise ConfigError(f"{self.path} is a journal of a newer snnbench (version {meta['version']})")
-        if meta.get("protocol_hash") != self.protocol_hash:
-            raise ProtocolMismatchError(
-                f"journal {self.path} holds jobs of protocol {meta.get('protocol_name')} {meta.get('protocol_hash')}, "
-                f"not {self.protocol.name} {self.protocol_hash} ({_protocol_difference(meta['protocol_json'], self.protocol)}): "
-                "rerun with the same protocol options, or give another --journal")
+        _check_journal(self.conn, self.path, self.protocol)
 
     def _create(self) -> None:
         c = self.conn
@@ -933,4 +955,4 @@ def _workers_of(command: str) -> int:
 
 
 __all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "build_table", "execute_job", "make_executor",
-           "snapshot_journal", "spec_from_table", "write_table_from_journal"]
+           "read_done_jobs", "snapshot_journal", "spec_from_table", "write_table_from_journal"]

@@ -51,16 +51,9 @@ def in_shard(cell_hash: str, shard: tuple[int, int] | None) -> bool:
 
 
 def scored_in_journal(path, protocol: Protocol, seed: int) -> set:
-    """Hashes of the cells a build journal has already scored with this protocol and seed."""
-    from .build import Journal
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"journal {path} does not exist")
-    journal = Journal(path, protocol)
-    try:
-        return {job.cell_hash for job in journal.done_jobs() if job.kind == "score" and job.seed == seed}
-    finally:
-        journal.close()
+    """Hashes of the cells a build journal has already scored with this protocol and seed (read-only)."""
+    from .build import read_done_jobs
+    return {job.cell_hash for job in read_done_jobs(path, protocol) if job.kind == "score" and job.seed == seed}
 
 
 class ScoreRun:

@@ -118,3 +118,18 @@ def test_journal_snapshot_packs_and_unpacks_without_overwriting(scored_journal, 
     target.write_bytes(b"a journal being worked on")
     assert journal_tool.unpack(packed, target) is False
     assert target.read_bytes() == b"a journal being worked on"
+
+
+def test_skip_journal_reads_while_a_build_holds_the_write_lock(scored_journal):
+    from snnbench.protocols import get_protocol
+    from snnbench.scorer import scored_in_journal
+    journal, first = scored_journal
+    writer = sqlite3.connect(journal, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("BEGIN IMMEDIATE")  # a build recording a job
+    try:
+        assert scored_in_journal(journal, get_protocol("digits-cpu"), 0) == set(_hashes(first))
+        assert scored_in_journal(journal, get_protocol("digits-cpu"), 1) == set()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
