@@ -234,12 +234,43 @@ def noise_ceiling(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 100
     return pd.DataFrame(rows, columns=_RESULT_COLUMNS)
 
 
+_SPREAD_COLUMNS = ["space", "metric", "n_cells", "mean", "arch_sd", "min", "max", "n_pairs", "seed_sd", "mean_abs_diff",
+                   "ratio"]
+
+
+def seed_spread(df: pd.DataFrame, metric: str = "valid_acc") -> pd.DataFrame:
+    """Is the table's signal larger than its noise? Per space group: the spread of {metric} across
+    cells with one training seed (the first: sd with ddof 1, mean, min, max over the cells that have
+    it) against the spread across training seeds of one cell (seed_sd: root mean square over the cells
+    with every seed of the per-cell sd, ddof 1; mean_abs_diff: mean |first seed - second seed|).
+    ratio = arch_sd / seed_sd; a table ranks cells only where it is well above 1."""
+    seeds = seed_columns(df)
+    rows = []
+    for space, group in space_groups(df).items():
+        if not seeds:
+            continue
+        per_seed = np.column_stack([group[f"{metric}_s{s}"].to_numpy(dtype=float) for s in seeds])
+        first = per_seed[:, 0][np.isfinite(per_seed[:, 0])]
+        if len(first) == 0:
+            continue
+        both = per_seed[np.isfinite(per_seed).all(axis=1)] if len(seeds) > 1 else per_seed[:0]
+        arch_sd = float(np.std(first, ddof=1)) if len(first) > 1 else float("nan")
+        seed_sd = float(np.sqrt(np.mean(np.var(both, axis=1, ddof=1)))) if len(both) else float("nan")
+        rows.append({"space": space, "metric": metric, "n_cells": int(len(first)), "mean": float(first.mean()),
+                     "arch_sd": arch_sd, "min": float(first.min()), "max": float(first.max()),
+                     "n_pairs": int(len(both)), "seed_sd": seed_sd,
+                     "mean_abs_diff": float(np.mean(np.abs(both[:, 0] - both[:, 1]))) if len(both) else float("nan"),
+                     "ratio": arch_sd / seed_sd if seed_sd > 0 else float("nan")})
+    return pd.DataFrame(rows, columns=_SPREAD_COLUMNS)
+
+
 def correlation_report(df: pd.DataFrame, scores=SCORE_COLUMNS, targets=TARGETS, n_boot: int = 1000,
                        confidence: float = 0.95, seed: int = 0) -> dict:
     """Everything `snnbench correlate` prints: {'scores': score_correlations(...),
     'noise_ceiling': noise_ceiling(valid_acc), 'noise_ceiling_test': noise_ceiling(test_acc),
-    'n_cells', 'n_trained', 'seeds', 'n_boot', 'confidence'}."""
+    'spread': seed_spread(valid_acc), 'n_cells', 'n_trained', 'seeds', 'n_boot', 'confidence'}."""
     return {"scores": score_correlations(df, scores, targets, n_boot, confidence, seed),
+            "spread": seed_spread(df, "valid_acc"),
             "noise_ceiling": noise_ceiling(df, "valid_acc", n_boot, confidence, seed),
             "noise_ceiling_test": noise_ceiling(df, "test_acc", n_boot, confidence, seed),
             "n_cells": int(len(df)), "n_trained": int(len(trained_rows(df))),
@@ -264,6 +295,14 @@ def format_report(report: dict) -> str:
                          f"{_interval(r.tau, r.tau_lo, r.tau_hi):24s}  {_interval(r.rho, r.rho_lo, r.rho_hi):24s}")
     if len(report["noise_ceiling"]) == 0:
         lines += ["", "noise ceiling: not available (the table has fewer than two training seeds per cell)"]
+    spread = report.get("spread")
+    if spread is not None and len(spread):
+        lines += ["", "spread across cells (first seed) vs across seeds (cells with every seed)",
+                  f"{'space':5s} {'metric':10s} {'cells':>5s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s}  "
+                  f"{'pairs':>5s} {'seed sd':>7s} {'|d|':>5s}  ratio"]
+        for r in spread.itertuples():
+            lines.append(f"{r.space:5s} {r.metric:10s} {r.n_cells:5d} {r.mean:6.2f} {r.arch_sd:5.2f} {r.min:6.2f} "
+                         f"{r.max:6.2f}  {r.n_pairs:5d} {r.seed_sd:7.2f} {r.mean_abs_diff:5.2f}  {r.ratio:.2f}")
     return "\n".join(lines)
 
 

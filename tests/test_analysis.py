@@ -107,6 +107,22 @@ def test_noise_ceiling_compares_the_two_training_seeds(small_frame):
     assert row.tau_lo <= row.tau <= row.tau_hi
 
 
+def test_spread_across_cells_and_seeds_by_hand():
+    import pandas as pd
+    nan = float("nan")
+    frame = pd.DataFrame({"space": ["fw", "fw", "bw", "bw"],
+                          "valid_acc_s0": [90.0, 94.0, 80.0, 86.0], "valid_acc_s1": [92.0, nan, 84.0, 86.0]})
+    spread = analysis.seed_spread(frame).set_index("space")
+    fw, bw, both = spread.loc["fw"], spread.loc["bw"], spread.loc["all"]
+    assert (fw.n_cells, fw["mean"], fw["min"], fw["max"], fw.n_pairs) == (2, 92.0, 90.0, 94.0, 1)
+    assert fw.arch_sd == pytest.approx(np.std([90, 94], ddof=1))
+    assert fw.seed_sd == pytest.approx(np.std([90, 92], ddof=1)) and fw.mean_abs_diff == 2.0
+    # bw: per-cell sd sqrt(8) and 0, root mean square 2
+    assert bw.seed_sd == pytest.approx(2.0) and bw.mean_abs_diff == 2.0
+    assert bw.ratio == pytest.approx(np.std([80, 86], ddof=1) / 2.0)
+    assert (both.n_cells, both.n_pairs) == (4, 3)
+
+
 def test_plots_are_written_as_png_files(small_frame, tmp_path):
     paths = analysis.plot_all(small_frame, tmp_path / "figures", n_boot=20)
     assert [p.name for p in paths] == ["scores.png", "attributes.png", "distribution.png"]
