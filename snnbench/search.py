@@ -170,7 +170,7 @@ class _ScoreLookup:
     def score(self, cell: Cell, name: str) -> float:
         if cell.hash in self.frame.index and name in self.frame.columns:
             value = float(self.frame.at[cell.hash, name])
-            if math.isfinite(value):
+            if not math.isnan(value):  # -inf (a singular kernel: HD of silent units) is a recorded score
                 return value
         if not self.compute_missing:
             return float("nan")
