@@ -416,6 +416,11 @@ def _check_journal(conn: sqlite3.Connection, path: Path, protocol: Protocol) -> 
             "rerun with the same protocol options, or give another --journal")
 
 
+def _done_jobs(conn: sqlite3.Connection, protocol_hash: str) -> set:
+    rows = conn.execute("SELECT kind, cell_hash, seed FROM jobs WHERE protocol_hash=?", (protocol_hash,))
+    return {Job(k, h, int(s)) for k, h, s in rows}
+
+
 def read_done_jobs(path, protocol: Protocol) -> set:
     """The finished jobs of `protocol` in a journal, read through a read-only connection: it takes no
     write lock, so it never waits for (or delays) builds writing the journal."""
@@ -425,8 +430,7 @@ def read_done_jobs(path, protocol: Protocol) -> set:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
     try:
         _check_journal(conn, path, protocol)
-        rows = conn.execute("SELECT kind, cell_hash, seed FROM jobs WHERE protocol_hash=?", (protocol.hash,))
-        return {Job(k, h, int(s)) for k, h, s in rows}
+        return _done_jobs(conn, protocol.hash)
     except sqlite3.OperationalError as e:  # e.g. an empty file: no tables at all
         raise ConfigError(f"journal {path} cannot be read: {e}") from None
     finally:
@@ -547,8 +551,7 @@ class Journal:
 
     def done_jobs(self) -> set:
         """Every job of this protocol recorded as finished."""
-        rows = self.conn.execute("SELECT kind, cell_hash, seed FROM jobs WHERE protocol_hash=?", (self.protocol_hash,))
-        return {Job(k, h, int(s)) for k, h, s in rows}
+        return _done_jobs(self.conn, self.protocol_hash)
 
     def claim(self, jobs, run_id: str) -> tuple[list, list, list]:
         """Claim jobs for a run before running them. Returns (claimed, already done, busy: claimed by
