@@ -34,13 +34,11 @@ if [ $left -gt 60 ]; then
 fi
 wait
 python3 - <<'EOF'
-import glob, gzip, os, sqlite3
+import glob, gzip, json, os, sqlite3
+from snnbench.scorer import read_score_records  # skips the torn last line a killed process leaves
 out = os.environ["OUT"]
 files = sorted(glob.glob("/tmp/s/*.jsonl"), key=lambda p: int(os.path.basename(p).split(".")[0]))
-lines = []
-for path in files:
-    with open(path, "rb") as f:
-        lines += [l for l in f.read().split(b"\n") if l.endswith(b"}")]  # a killed write leaves a torn last line
+lines = [json.dumps(rec).encode() for path in files for rec in read_score_records(path)]
 parts = 4
 for i in range(parts):
     with gzip.open(f"{out}/bw-scores-{i}.jsonl.gz", "wb", compresslevel=6) as g:
