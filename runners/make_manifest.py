@@ -23,24 +23,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:  # the checkout's snnbench, installed or not
         sys.path.insert(0, str(ROOT))
-    from snnbench.errors import SnnbenchError
-    from snnbench.manifest import MANIFEST_NAME, make_manifest, write_manifest
-    try:
-        manifest = make_manifest([args.tables_dir / t for t in args.tables], journal=args.journal,
-                                 runners_dir=ROOT / "runners")
-    except SnnbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    path = write_manifest(manifest, args.out or args.tables_dir / MANIFEST_NAME)
-    for t in manifest["tables"]:
-        b = t["build"]
-        print(f"{t['file']}: sha256 {t['sha256'][:16]}..., {t['n_cells']} cells ({t['n_cells_scored']} scored), "
-              f"{t['n_trained']} trained ({t['n_trained_all_seeds']} with every seed), {t['n_train_runs']} training runs; "
-              f"{b['cpu_hours']} CPU-h, wall {b['wall_hours']} h; machines "
-              + ", ".join(f"{w} ({m['jobs']} jobs)" for w, m in b["machines"].items()))
-    print(f"wrote {path}")
-    return 0
-
+    from snnbench.cli import main as snnbench
+    command = ["manifest", *(str(args.tables_dir / t) for t in args.tables), "--runners", str(ROOT / "runners"),
+               "--out", str(args.out or args.tables_dir / "MANIFEST.json")]
+    if args.journal.exists():
+        command += ["--journal", str(args.journal)]
+    # the maintainers' command `snnbench manifest`, which prints one line per table
+    return snnbench.main(command, prog_name="snnbench", standalone_mode=False) or 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -302,16 +302,14 @@ def _verify_one(table_path: str, manifest_path) -> bool:
 def manifest_cmd(tables, journal, runners_dir, out):
     """(Maintainers) Write the MANIFEST.json of shipped tables, in the order queries try them."""
     from pathlib import Path
-    from .manifest import MANIFEST_NAME, make_manifest, write_manifest
+    from .manifest import MANIFEST_NAME, describe, make_manifest, write_manifest
     first = Path(tables[0]).resolve()
     if runners_dir is None and (first.parent.parent / "runners").is_dir():
         runners_dir = first.parent.parent / "runners"
     manifest = make_manifest(tables, journal=journal, runners_dir=runners_dir)
     path = write_manifest(manifest, out or first.parent / MANIFEST_NAME)
-    for t in manifest["tables"]:
-        b = t.get("build") or {}
-        click.echo(f"{t['file']}: sha256 {t['sha256'][:16]}..., {t['n_cells']} cells, {t['n_trained']} trained, "
-                   f"{t['n_train_runs']} runs; {b.get('cpu_hours')} CPU-h, wall {b.get('wall_hours')} h")
+    for line in describe(manifest):
+        click.echo(line)
     click.echo(f"wrote {path}")
 
 

@@ -279,3 +279,16 @@ def write_manifest(manifest: dict, path) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def describe(manifest: dict) -> list[str]:
+    """One line per table: checksum, counts, build cost and the machines its jobs ran on."""
+    lines = []
+    for t in manifest["tables"]:
+        b = t.get("build") or {}
+        machines = ", ".join(f"{w} ({m['jobs']} jobs)" for w, m in (b.get("machines") or {}).items())
+        lines.append(f"{t['file']}: sha256 {t['sha256'][:16]}..., {t['n_cells']} cells ({t['n_cells_scored']} scored), "
+                     f"{t['n_trained']} trained ({t['n_trained_all_seeds']} with every seed), "
+                     f"{t['n_train_runs']} training runs; {b.get('cpu_hours')} CPU-h, wall {b.get('wall_hours')} h"
+                     + (f"; machines {machines}" if machines else ""))
+    return lines

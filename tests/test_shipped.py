@@ -294,3 +294,20 @@ def test_make_manifest_records_the_tables_and_their_build_cost(small_fw_table, t
     assert {w: v["jobs"] for w, v in build["machines"].items()} == m["build"]["where"]
     assert build["wall_hours"] > 0 and sum(r["jobs"] for r in build["runs"]) == len(rows)
     assert check_table(table) == (entry, [])
+
+
+def test_make_manifest_runner_writes_the_manifest_the_command_writes(small_fw_table, tmp_path):
+    table = tmp_path / "digits-fw.h5"
+    shutil.copy(small_fw_table, table)
+    journal = Path(str(small_fw_table) + ".journal.sqlite")
+    runner = subprocess.run([sys.executable, str(ROOT / "runners" / "make_manifest.py"), "--tables-dir", str(tmp_path),
+                             "--tables", "digits-fw.h5", "--journal", str(journal)], capture_output=True, text=True)
+    assert runner.returncode == 0, runner.stderr
+    assert runner.stdout.splitlines()[0].startswith("digits-fw.h5: sha256 ")
+    from snnbench.manifest import read_manifest
+    written = read_manifest(tmp_path / "MANIFEST.json")["tables"][0]
+    assert written["file"] == "digits-fw.h5" and written["runner"] == "runners/digits-fw.sh"
+    assert run_cli("verify", str(table)).exit_code == 0
+    missing = subprocess.run([sys.executable, str(ROOT / "runners" / "make_manifest.py"), "--tables-dir",
+                              str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode == 2 and not (tmp_path / "nowhere").exists()
