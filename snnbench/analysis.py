@@ -234,8 +234,26 @@ def noise_ceiling(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 100
     return pd.DataFrame(rows, columns=_RESULT_COLUMNS)
 
 
-_SPREAD_COLUMNS = ["space", "metric", "n_cells", "mean", "arch_sd", "min", "max", "n_pairs", "seed_sd", "mean_abs_diff",
-                   "ratio"]
+_SPREAD_COLUMNS = ["space", "cells", "metric", "n_cells", "mean", "arch_sd", "min", "max", "n_pairs", "seed_sd",
+                   "mean_abs_diff", "ratio", "mean_sd", "mean_ratio"]
+
+
+def _spread_row(per_seed: np.ndarray) -> dict | None:
+    """The spread statistics of one group of cells: per_seed is [cells, seeds] (NaN where not trained)."""
+    first = per_seed[:, 0][np.isfinite(per_seed[:, 0])]
+    if len(first) == 0:
+        return None
+    both = per_seed[np.isfinite(per_seed).all(axis=1)] if per_seed.shape[1] > 1 else per_seed[:0]
+    arch_sd = float(np.std(first, ddof=1)) if len(first) > 1 else float("nan")
+    seed_sd = float(np.sqrt(np.mean(np.var(both, axis=1, ddof=1)))) if len(both) else float("nan")
+    # the table reports the mean over k seeds, whose seed noise is seed_sd / sqrt(k)
+    mean_sd = float(np.std(both.mean(axis=1), ddof=1)) if len(both) > 1 else float("nan")
+    mean_noise = seed_sd / np.sqrt(per_seed.shape[1])
+    return {"metric": None, "n_cells": int(len(first)), "mean": float(first.mean()), "arch_sd": arch_sd,
+            "min": float(first.min()), "max": float(first.max()), "n_pairs": int(len(both)), "seed_sd": seed_sd,
+            "mean_abs_diff": float(np.mean(np.abs(both[:, 0] - both[:, 1]))) if len(both) else float("nan"),
+            "ratio": arch_sd / seed_sd if seed_sd > 0 else float("nan"),
+            "mean_sd": mean_sd, "mean_ratio": mean_sd / mean_noise if mean_noise > 0 else float("nan")}
 
 
 def seed_spread(df: pd.DataFrame, metric: str = "valid_acc") -> pd.DataFrame:
@@ -243,24 +261,28 @@ def seed_spread(df: pd.DataFrame, metric: str = "valid_acc") -> pd.DataFrame:
     cells with one training seed (the first: sd with ddof 1, mean, min, max over the cells that have
     it) against the spread across training seeds of one cell (seed_sd: root mean square over the cells
     with every seed of the per-cell sd, ddof 1; mean_abs_diff: mean |first seed - second seed|).
-    ratio = arch_sd / seed_sd; a table ranks cells only where it is well above 1."""
+    ratio = arch_sd / seed_sd; a table ranks cells only where it is well above 1. mean_sd is the sd
+    across cells of the mean over every seed (what the table reports) and mean_ratio = mean_sd /
+    (seed_sd / sqrt(seeds)), its signal against its own noise.
+
+    Each group has a second row, cells='top half': the cells with every seed whose mean is at least
+    the median mean, where a search picks its winner; spread dominated by a few bad cells can hide
+    that the good cells are not ranked."""
     seeds = seed_columns(df)
     rows = []
     for space, group in space_groups(df).items():
         if not seeds:
             continue
         per_seed = np.column_stack([group[f"{metric}_s{s}"].to_numpy(dtype=float) for s in seeds])
-        first = per_seed[:, 0][np.isfinite(per_seed[:, 0])]
-        if len(first) == 0:
-            continue
-        both = per_seed[np.isfinite(per_seed).all(axis=1)] if len(seeds) > 1 else per_seed[:0]
-        arch_sd = float(np.std(first, ddof=1)) if len(first) > 1 else float("nan")
-        seed_sd = float(np.sqrt(np.mean(np.var(both, axis=1, ddof=1)))) if len(both) else float("nan")
-        rows.append({"space": space, "metric": metric, "n_cells": int(len(first)), "mean": float(first.mean()),
-                     "arch_sd": arch_sd, "min": float(first.min()), "max": float(first.max()),
-                     "n_pairs": int(len(both)), "seed_sd": seed_sd,
-                     "mean_abs_diff": float(np.mean(np.abs(both[:, 0] - both[:, 1]))) if len(both) else float("nan"),
-                     "ratio": arch_sd / seed_sd if seed_sd > 0 else float("nan")})
+        subsets = [("all", per_seed)]
+        complete = per_seed[np.isfinite(per_seed).all(axis=1)]
+        if len(seeds) > 1 and len(complete) >= 4:
+            means = complete.mean(axis=1)
+            subsets.append(("top half", complete[means >= np.median(means)]))
+        for label, values in subsets:
+            row = _spread_row(values)
+            if row is not None:
+                rows.append({**row, "space": space, "cells": label, "metric": metric})
     return pd.DataFrame(rows, columns=_SPREAD_COLUMNS)
 
 
@@ -297,12 +319,14 @@ def format_report(report: dict) -> str:
         lines += ["", "noise ceiling: not available (the table has fewer than two training seeds per cell)"]
     spread = report.get("spread")
     if spread is not None and len(spread):
-        lines += ["", "spread across cells (first seed) vs across seeds (cells with every seed)",
-                  f"{'space':5s} {'metric':10s} {'cells':>5s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s}  "
-                  f"{'pairs':>5s} {'seed sd':>7s} {'|d|':>5s}  ratio"]
+        lines += ["", "spread across cells (first seed) vs across seeds (cells with every seed); ratio = sd / seed sd;",
+                  "mean sd: across cells of the mean over seeds, mean ratio = mean sd / (seed sd / sqrt(seeds))",
+                  f"{'space':5s} {'cells':8s} {'metric':10s} {'cells':>5s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s}  "
+                  f"{'pairs':>5s} {'seed sd':>7s} {'|d|':>5s} {'ratio':>5s} {'mean sd':>7s} {'mean ratio':>10s}"]
         for r in spread.itertuples():
-            lines.append(f"{r.space:5s} {r.metric:10s} {r.n_cells:5d} {r.mean:6.2f} {r.arch_sd:5.2f} {r.min:6.2f} "
-                         f"{r.max:6.2f}  {r.n_pairs:5d} {r.seed_sd:7.2f} {r.mean_abs_diff:5.2f}  {r.ratio:.2f}")
+            lines.append(f"{r.space:5s} {r.cells:8s} {r.metric:10s} {r.n_cells:5d} {r.mean:6.2f} {r.arch_sd:5.2f} "
+                         f"{r.min:6.2f} {r.max:6.2f}  {r.n_pairs:5d} {r.seed_sd:7.2f} {r.mean_abs_diff:5.2f} "
+                         f"{r.ratio:5.2f} {r.mean_sd:7.2f} {r.mean_ratio:10.2f}")
     return "\n".join(lines)
 
 

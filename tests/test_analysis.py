@@ -121,6 +121,26 @@ def test_spread_across_cells_and_seeds_by_hand():
     assert bw.seed_sd == pytest.approx(2.0) and bw.mean_abs_diff == 2.0
     assert bw.ratio == pytest.approx(np.std([80, 86], ddof=1) / 2.0)
     assert (both.n_cells, both.n_pairs) == (4, 3)
+    # mean over the two seeds: bw cells 82 and 86, noise of a 2-seed mean 2 / sqrt(2)
+    assert bw.mean_sd == pytest.approx(np.std([82, 86], ddof=1))
+    assert bw.mean_ratio == pytest.approx(np.std([82, 86], ddof=1) / (2.0 / np.sqrt(2)))
+    assert set(spread.cells) == {"all"}  # fewer than 4 cells with both seeds: no top-half row
+
+
+def test_spread_of_the_top_half_separates_bad_cells_from_unranked_good_ones():
+    import pandas as pd
+    # two bad cells far below, four good ones that differ by less than their seed noise
+    s0 = [60.0, 70.0, 97.0, 99.0, 98.0, 96.0]
+    s1 = [62.0, 68.0, 99.0, 97.0, 96.0, 98.0]
+    spread = analysis.seed_spread(pd.DataFrame({"space": ["fw"] * 6, "valid_acc_s0": s0, "valid_acc_s1": s1}))
+    spread = spread[spread.space == "fw"].set_index("cells")
+    everything, top = spread.loc["all"], spread.loc["top half"]
+    # means 61, 69, 98, 98, 97, 97: median 97, so the four good cells (ties included)
+    assert (everything.n_cells, top.n_cells, top.n_pairs) == (6, 4, 4)
+    assert top.arch_sd == pytest.approx(np.std([97.0, 99.0, 98.0, 96.0], ddof=1))
+    assert top.seed_sd == pytest.approx(np.sqrt(2.0)) and top.mean_abs_diff == 2.0  # every pair 2 apart
+    assert top.ratio < 1 < everything.ratio
+    assert top.mean_ratio == pytest.approx(np.std([98, 98, 97, 97], ddof=1) / 1.0)
 
 
 def test_plots_are_written_as_png_files(small_frame, tmp_path):
