@@ -31,5 +31,6 @@ def main(argv=None) -> int:
     # the maintainers' command `snnbench manifest`, which prints one line per table
     return snnbench.main(command, prog_name="snnbench", standalone_mode=False) or 0
 
+
 if __name__ == "__main__":
     sys.exit(main())
