@@ -249,7 +249,7 @@ def _spread_row(per_seed: np.ndarray) -> dict | None:
     # the table reports the mean over k seeds, whose seed noise is seed_sd / sqrt(k)
     mean_sd = float(np.std(both.mean(axis=1), ddof=1)) if len(both) > 1 else float("nan")
     mean_noise = seed_sd / np.sqrt(per_seed.shape[1])
-    return {"metric": None, "n_cells": int(len(first)), "mean": float(first.mean()), "arch_sd": arch_sd,
+    return {"n_cells": int(len(first)), "mean": float(first.mean()), "arch_sd": arch_sd,
             "min": float(first.min()), "max": float(first.max()), "n_pairs": int(len(both)), "seed_sd": seed_sd,
             "mean_abs_diff": float(np.mean(np.abs(both[:, 0] - both[:, 1]))) if len(both) else float("nan"),
             "ratio": arch_sd / seed_sd if seed_sd > 0 else float("nan"),
