@@ -388,7 +388,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _protocol_difference(old_json: str, new: Protocol) -> str:
-    old = json.loads(old_json)
+    old = json.loads(Protocol.from_json(old_json).to_json())
     new_d = json.loads(new.to_json())
     diff = [f"{k} {old.get(k)} vs {new_d.get(k)}" for k in sorted(set(old) | set(new_d))
             if k not in ("name", "seed") and old.get(k) != new_d.get(k)]

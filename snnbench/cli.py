@@ -65,6 +65,7 @@ def show_cmd(cell):
 @click.option("--protocol", "protocol_name", default=None, help="Protocol whose profile and scoring batch are used (default: the dataset's).")
 @click.option("--width", type=int, default=None, help="Override the protocol's width C.")
 @click.option("--timesteps", type=int, default=None, help="Override the protocol's timesteps T.")
+@click.option("--graph", type=click.Choice(["authors", "skip-idle"]), default=None, help="Which edge modules a backward cell runs (default: the protocol's, 'authors' = the SNASNet authors' graph; 'skip-idle' = the shipped digits tables' first graph).")
 @click.option("--batch", type=int, default=None, help="Scoring mini-batch size (>= 2).")
 @click.option("--repeat", type=int, default=None, help="Number of mini-batches averaged.")
 @click.option("--limit", type=int, default=None, help="Score the first N unique cells of the space.")
@@ -73,15 +74,17 @@ def show_cmd(cell):
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSONL file the scores are appended to (resumable).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--shard", default=None, help="K/N: only the cells whose hash is K modulo N (split a space over processes).")
+@click.option("--first", "first_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="File of cells (hashes or texts, one per line) to score before the rest, in its order.")
 @click.option("--skip-journal", type=click.Path(dir_okay=False), default=None,
               help="Build journal whose scored cells (same protocol and seed) are skipped.")
-def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timesteps, batch, repeat, limit,
-              all_cells, seed, out, device, shard, skip_journal):
+def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timesteps, graph, batch, repeat, limit,
+              all_cells, seed, out, device, shard, first_file, skip_journal):
     """Score one CELL and print HD and SAHD, or score many cells of --space into --out."""
-    from .scorer import ScoreRun, parse_shard, score_one, scored_in_journal
+    from .scorer import ScoreRun, parse_shard, read_cell_list, score_one, scored_in_journal
     from .protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), dataset=dataset, width=width,
-                            timesteps=timesteps, score_batch=batch, score_repeat=repeat)
+                            timesteps=timesteps, graph=graph, score_batch=batch, score_repeat=repeat)
     if cell is not None:
         r = score_one(cell, protocol, seed, data_dir, device)
         click.echo(f"cell      {r['cell_hash']}\nHD        {r['hd']:.4f}\nSAHD      {r['sahd']:.4f}\n"
@@ -91,8 +94,9 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
     if space_name is None or out is None or (limit is None and not all_cells):
         raise click.UsageError("give a CELL, or --space with --out and --limit N or --all")
     skip = scored_in_journal(skip_journal, protocol, seed) if skip_journal else frozenset()
+    first = read_cell_list(first_file) if first_file else ()
     run = ScoreRun(space_name, protocol, seed, out, data_dir=data_dir, device=device,
-                   shard=parse_shard(shard) if shard else None, skip=skip)
+                   shard=parse_shard(shard) if shard else None, skip=skip, first=first)
     t0 = time.perf_counter()
     done = run.run(limit=None if all_cells else limit)
     click.echo(f"scored {done} cells in {time.perf_counter() - t0:.1f} s; {run.count()} in {out}")
@@ -114,6 +118,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--epochs", type=int, default=None, help="Override the protocol's epochs.")
 @click.option("--width", type=int, default=None, help="Override the protocol's width C.")
 @click.option("--timesteps", type=int, default=None, help="Override the protocol's timesteps T.")
+@click.option("--graph", type=click.Choice(["authors", "skip-idle"]), default=None, help="Which edge modules a backward cell runs (default: the protocol's, 'authors' = the SNASNet authors' graph; 'skip-idle' = the shipped digits tables' first graph).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Local executor: N single-thread worker processes (1: in this process).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where jobs run.")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray; default: start a local Ray).")
@@ -126,7 +131,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5).")
 def build_cmd(space_name, dataset, protocol_name, sample, all_cells, sample_seed, seeds, score_seeds, score_sample,
-              score_all, scores_only, epochs, width, timesteps, workers, executor, address, journal, data_dir, device,
+              score_all, scores_only, epochs, width, timesteps, graph, workers, executor, address, journal, data_dir, device,
               checkpoint_jobs, checkpoint_seconds, max_retries, quiet, out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
     command after an interruption)."""
@@ -134,7 +139,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, sample_seed
     from .build import Build, BuildSpec
     from .protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), epochs=epochs, width=width,
-                            timesteps=timesteps)
+                            timesteps=timesteps, graph=graph)
     if protocol.dataset != dataset:
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
     spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, sample_seed=sample_seed,

@@ -10,6 +10,11 @@ from .errors import ConfigError
 from .snn import NetworkProfile, get_profile
 
 PROTOCOL_VERSION = 1
+# The network graph became part of a protocol's identity with version 2. Protocols of the first graph
+# ('skip-idle') keep their version-1 identity, so the hashes recorded in earlier tables and journals
+# stay what they were; a record written before the field existed reads as that graph.
+GRAPH_VERSION = 2
+LEGACY_GRAPH = "skip-idle"
 
 
 @dataclass(frozen=True)
@@ -18,7 +23,8 @@ class Protocol:
 
     lr is the base learning rate of SGD; the schedule is linear warm-up over `warmup_epochs` then
     cosine down to lr * lr_min_ratio at the last step. augmentation: 'crop_flip' or 'none'.
-    bn_stats / classifier_init: see snn.NetworkProfile (spec section 7). score_batch / score_repeat:
+    bn_stats / classifier_init: see snn.NetworkProfile (spec section 7). graph: which edge modules a
+    backward cell runs ('authors', the SNASNet authors' graph, or 'skip-idle'; snn module docstring). score_batch / score_repeat:
     the zero-cost scoring mini-batches. Epoch-level results are recorded for every epoch."""
     name: str
     dataset: str
@@ -37,20 +43,25 @@ class Protocol:
     neuron: str = "lif-tau4/3-atan-hardreset"
     bn_stats: str = "shared"
     classifier_init: str = "authors"
+    graph: str = "authors"
     score_batch: int = 256
     score_repeat: int = 2
     seed: int = 0
 
     def network_profile(self) -> NetworkProfile:
         return get_profile(self.dataset, width=self.width, timesteps=self.timesteps,
-                           bn_stats=self.bn_stats, classifier_init=self.classifier_init)
+                           bn_stats=self.bn_stats, classifier_init=self.classifier_init, graph=self.graph)
 
     def identity(self) -> dict:
         """The fields that define results (not the name, not the seed)."""
         d = asdict(self)
         d.pop("name")
         d.pop("seed")
-        d["version"] = PROTOCOL_VERSION
+        if self.graph == LEGACY_GRAPH:
+            d.pop("graph")
+            d["version"] = PROTOCOL_VERSION
+        else:
+            d["version"] = GRAPH_VERSION
         return d
 
     @property
@@ -64,6 +75,7 @@ class Protocol:
     @classmethod
     def from_json(cls, text: str) -> "Protocol":
         data = json.loads(text)
+        data.setdefault("graph", LEGACY_GRAPH)  # written before the graph was recorded
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

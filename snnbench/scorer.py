@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import ConfigError, ProtocolMismatchError
+from .errors import ConfigError, InvalidCellError, ProtocolMismatchError, UnknownHashError
 from .jobs import run_job
 from .protocols import Protocol
 from .space import Cell, iter_cells
@@ -33,6 +33,20 @@ def read_score_records(path):
             yield json.loads(line)
         except json.JSONDecodeError:
             continue
+
+
+def read_cell_list(path) -> list[str]:
+    """Cells named in a text file, one per line (a hash or a text form; blank lines and '#' comments
+    skipped), as hashes in file order; InvalidCellError names the line that is not a cell."""
+    hashes = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            try:
+                hashes.append(Cell.parse(line).hash)
+            except (InvalidCellError, UnknownHashError) as exc:
+                raise InvalidCellError(f"{path} line {number}: {exc}") from None
+    return hashes
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -60,13 +74,15 @@ class ScoreRun:
     """Score the unique cells of a space, in their canonical order, into a JSONL file.
 
     shard (K, N): only the cells whose hash is K modulo N, so that N processes or machines can share a
-    space; skip: hashes not to score (e.g. those a build journal already holds)."""
+    space; skip: hashes not to score (e.g. those a build journal already holds); first: cells (hashes,
+    texts) to score before the others, in their order (e.g. the trained cells of a table)."""
 
     def __init__(self, space: str, protocol: Protocol, seed: int, out, data_dir=None, device=None,
-                 shard: tuple[int, int] | None = None, skip=frozenset()):
+                 shard: tuple[int, int] | None = None, skip=frozenset(), first=()):
         self.space, self.protocol, self.seed = space, protocol, seed
         self.out, self.data_dir, self.device = Path(out), data_dir, device
         self.shard, self.skip = shard, frozenset(skip)
+        self.first = [Cell.parse(c).hash for c in first]
 
     def done_hashes(self) -> set:
         """Hashes already in the output file; refuses a file written under another protocol or seed."""
@@ -98,6 +114,9 @@ class ScoreRun:
         if limit is not None and limit < 1:
             raise ConfigError("--limit must be at least 1")
         todo_all = [(h, t) for h, t in iter_cells(self.space) if in_shard(h, self.shard) and h not in self.skip]
+        if self.first:
+            rank = {h: k for k, h in enumerate(self.first)}
+            todo_all.sort(key=lambda cell: rank.get(cell[0], len(rank)))  # stable: the rest keep their order
         if limit is not None:
             todo_all = todo_all[:limit]
         done = self.done_hashes()

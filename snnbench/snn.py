@@ -2,9 +2,18 @@
 edges, and the macro skeleton (spec sections 1, 2, 4 and 7).
 
 Every tensor inside the network is laid out [T', B, ...]: T' timesteps at once where time can be
-batched (cells without backward edges, the layers between cells) and T' = 1 inside the time loop
-of a cell with backward edges. Timestep indices are passed along (t0) so that BatchNorm can keep
-per-timestep statistics. The results are those of a plain per-timestep loop (tests check that).
+batched (cells without backward edges, the layers between cells, the edges of a backward cell whose
+source lies outside its recurrence) and T' = 1 inside the time loop of a cell with backward edges.
+Timestep indices are passed along (t0) so that BatchNorm can keep per-timestep statistics. The
+results are those of a plain per-timestep loop (tests check that).
+
+Two graphs for cells with backward edges (spec section 2, "Which modules run"); both give the node
+values of the section 2 equations and differ only in which edge modules are called:
+  'authors'    the SNASNet authors' graph (default): every edge module runs once per timestep, on
+               zeros where its source holds nothing yet, and every backward edge runs at the last
+               timestep too (its result is discarded).
+  'skip-idle'  snnbench's first graph (network version 1, the shipped digits tables): a forward edge
+               runs only once its source holds a value, a backward edge only at t >= 1 on n_k[t-1].
 """
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - dependency missing
     raise ImportError("snnbench needs spikingjelly (pip install spikingjelly)") from exc
 
 LIF_TAU = 4.0 / 3.0
+GRAPHS = ("authors", "skip-idle")
 LIF_THRESHOLD = 1.0
 
 
@@ -60,6 +70,7 @@ class NetworkProfile:
     timesteps: int = 5
     classifier_init: str = "authors"    # 'authors': N(0, 0.01); 'fan_in': N(0, 0.3*sqrt(512/F)) for fc1
     bn_stats: str = "shared"            # 'shared' (authors) or 'per_timestep' (BNTT-style running stats)
+    graph: str = "authors"              # which edge modules run in a backward cell (see GRAPHS)
 
     def with_(self, **changes) -> "NetworkProfile":
         return replace(self, **changes)
@@ -80,6 +91,8 @@ class NetworkProfile:
             raise ConfigError(f"profile {self.name}: timesteps and width must be positive")
         if self.classifier_init not in ("authors", "fan_in") or self.bn_stats not in ("shared", "per_timestep"):
             raise ConfigError(f"profile {self.name}: unknown classifier_init or bn_stats")
+        if self.graph not in GRAPHS:
+            raise ConfigError(f"profile {self.name}: unknown graph {self.graph!r}; choose one of {', '.join(GRAPHS)}")
         return self
 
 
@@ -221,11 +234,16 @@ class SpikingCell(nn.Module):
     Node equations (spec section 2), n_k[-1] = 0:
       n_0[t] = x[t] + sum_k back(k->0)(n_k[t-1]);  n_j[t] = sum_{i<j} fwd(i->j)(n_i[t]) + sum_{k>j} back(k->j)(n_k[t-1])
       n_3[t] = sum_{i<3} fwd(i->3)(n_i[t])
-    A backward edge therefore contributes nothing at the first timestep: it is not evaluated there."""
+    graph (module docstring) decides which edge modules are called to get them; a forward-only cell
+    runs every edge once over all timesteps under either graph."""
 
-    def __init__(self, matrix, channels: int, timesteps: int, per_timestep_bn: bool = False):
+    def __init__(self, matrix, channels: int, timesteps: int, per_timestep_bn: bool = False,
+                 graph: str = "authors"):
         super().__init__()
+        if graph not in GRAPHS:
+            raise ConfigError(f"unknown graph {graph!r}; choose one of {', '.join(GRAPHS)}")
         m = [[int(v) for v in row] for row in matrix]
+        self.graph = graph
         self.edge_ops = nn.ModuleDict()
         self.forward_in = {j: [] for j in range(4)}
         self.backward_in = {j: [] for j in range(4)}
@@ -236,6 +254,12 @@ class SpikingCell(nn.Module):
                     self.edge_ops[key] = make_edge_op(m[i][j], channels, timesteps, per_timestep_bn)
                     (self.forward_in if i < j else self.backward_in)[j].append((i, key))
         self.has_backward = any(self.backward_in.values())
+        # A node is in the recurrence when its value depends on an earlier timestep: it receives a
+        # backward edge, or a forward edge from such a node. Edges out of the other nodes see inputs
+        # that are known for every timestep before the time loop starts.
+        self.recurrent = [False] * 4
+        for j in range(4):
+            self.recurrent[j] = bool(self.backward_in[j]) or any(self.recurrent[i] for i, _ in self.forward_in[j])
 
     def _node_values(self, x: torch.Tensor, prev, t0: int):
         nodes = [None] * 4
@@ -254,11 +278,54 @@ class SpikingCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.has_backward:
             return self._node_values(x, None, 0)[3]
+        if self.graph == "authors":
+            return self._authors_forward(x)
         outputs, prev = [], None
         for t in range(x.shape[0]):
             nodes = self._node_values(x[t:t + 1], prev, t)
             outputs.append(nodes[3])
             prev = nodes
+        return torch.cat(outputs, 0)
+
+    def _authors_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The authors' graph: per timestep t, v_0 = x[t] + m_0, v_j = sum_i fwd(i->j)(v_i) + m_j,
+        v_3 = sum_i fwd(i->3)(v_i), then m_j = sum_k back(k->j)(v_k), with m = 0 at the start.
+
+        Every edge module sees its T calls in timestep order, as in a plain loop; the edges whose
+        source is outside the recurrence make those T calls at once before the loop."""
+        steps = x.shape[0]
+        zeros = x.new_zeros(x.shape)
+        outer = [x if j == 0 else zeros for j in range(4)]  # v_j of the nodes outside the recurrence, all t
+        for j in range(1, 4):
+            if not self.recurrent[j]:
+                for i, key in self.forward_in[j]:
+                    outer[j] = outer[j] + self.edge_ops[key](outer[i], 0)
+        # the other edges whose source is outside the recurrence (into it, or backward), all T calls at once
+        ahead = {key: self.edge_ops[key](outer[i], 0) for j in range(4)
+                 for i, key in self.forward_in[j] + self.backward_in[j]
+                 if not self.recurrent[i] and (self.recurrent[j] or i > j)}
+        if not self.recurrent[3]:
+            return outer[3]
+
+        def edge(i, key, v, t):
+            return ahead[key][t:t + 1] if key in ahead else self.edge_ops[key](v[i], t)
+
+        memory = [zeros[:1]] * 4
+        outputs = []
+        for t in range(steps):
+            v = [outer[j][t:t + 1] for j in range(4)]
+            for j in range(4):
+                if self.recurrent[j]:
+                    total = v[j] + memory[j]  # x[t] + m_0 at node 0, zeros + m_j elsewhere
+                    for i, key in self.forward_in[j]:
+                        total = total + edge(i, key, v, t)
+                    v[j] = total
+            for j in range(3):
+                total = zeros[:1]
+                for k, key in self.backward_in[j]:
+                    total = total + edge(k, key, v, t)
+                memory[j] = total
+            outputs.append(v[3])
         return torch.cat(outputs, 0)
 
 
@@ -282,12 +349,12 @@ class SNASNet(nn.Module):
         C, T = p.width, p.timesteps
         self.stem = nn.Sequential(nn.Conv2d(p.in_channels, C, 3, stride=p.stem_stride, padding=1, bias=False),
                                   nn.BatchNorm2d(C))
-        self.cell1 = SpikingCell(matrix, C, T, per_t)
+        self.cell1 = SpikingCell(matrix, C, T, per_t, p.graph)
         self.bn1 = TimeBatchNorm2d(C, T, per_t)
         self.lif1 = make_lif()
         self.conv2 = nn.Conv2d(C, 2 * C, 3, padding=1, bias=False)
         self.bn2 = TimeBatchNorm2d(2 * C, T, per_t)
-        self.cell2 = SpikingCell(matrix, 2 * C, T, per_t)
+        self.cell2 = SpikingCell(matrix, 2 * C, T, per_t, p.graph)
         self.bn3 = TimeBatchNorm2d(2 * C, T, per_t)
         self.lif2 = make_lif()
         self.dropout = SharedMaskDropout(0.5)

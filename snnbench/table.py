@@ -640,7 +640,8 @@ class Bench:
             f"schema     {m['schema_version']}  written by snnbench {m['snnbench_version']} at {m['created']}",
             f"space      {m['space']}   dataset {m['dataset']} (fingerprint {m['dataset_fingerprint']})",
             f"protocol   {m['protocol_name']} {m['protocol_hash']}: width {p.get('width')}, timesteps "
-            f"{p.get('timesteps')}, epochs {p.get('epochs')}, batch {p.get('batch_size')}, lr {p.get('lr')}",
+            f"{p.get('timesteps')}, epochs {p.get('epochs')}, batch {p.get('batch_size')}, lr {p.get('lr')}, "
+            f"graph {p.get('graph', 'skip-idle')}",
             f"seeds      training {', '.join(map(str, self.seeds)) or '-'}; scoring "
             f"{', '.join(map(str, self.score_seeds)) or '-'}",
             f"cells      {m['n_cells']} ({m['n_trained']} trained, {m['n_train_runs']} training runs, "
