@@ -286,6 +286,95 @@ def seed_spread(df: pd.DataFrame, metric: str = "valid_acc") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_SPREAD_COLUMNS)
 
 
+def correlate_across(df_a: pd.DataFrame, df_b: pd.DataFrame, n_boot: int = 1000, confidence: float = 0.95,
+                     seed: int = 0, targets=TARGETS) -> dict:
+    """The same cells measured twice (two datasets, or two protocols): do they rank alike?
+
+    Over the cells both frames trained (finite mean accuracy in both), for every target: Kendall
+    tau-b and Spearman rho of a's value against b's with bootstrap intervals; the mean difference
+    b - a (points) with its bootstrap interval; the sd across cells of that difference against the
+    sd that seed noise alone would give it (sqrt(seed_sd_a^2 / k_a + seed_sd_b^2 / k_b), k seeds);
+    and each frame's own noise ceiling (seed-vs-seed tau, the mean over seed pairs) on those cells.
+    Returns {'n_common', 'rows': DataFrame (one row per target), 'ceiling_a', 'ceiling_b':
+    noise_ceiling frames}. ConfigError when no cell is trained in both."""
+    a, b = trained_rows(df_a), trained_rows(df_b)
+    common = a.merge(b, on="hash", suffixes=("_a", "_b"))
+    if len(common) == 0:
+        raise ConfigError("the two tables have no trained cell in common")
+    on_common = common["hash"]
+    ceil_a = noise_ceiling(a[a["hash"].isin(on_common)], "valid_acc", n_boot, confidence, seed)
+    ceil_b = noise_ceiling(b[b["hash"].isin(on_common)], "valid_acc", n_boot, confidence, seed)
+    rows = []
+    for target in targets:
+        x, y = common[f"{target}_a"].to_numpy(float), common[f"{target}_b"].to_numpy(float)
+        stats = correlate(x, y, n_boot, confidence, seed)
+        diff = (y - x)[np.isfinite(x) & np.isfinite(y)]
+        lo, hi = _mean_interval(diff, n_boot, confidence, seed)
+        noise = [_seed_noise_of_mean(f, target, on_common) for f in (a, b)]
+        rows.append({"target": target, **stats, "mean_a": float(np.nanmean(x)), "mean_b": float(np.nanmean(y)),
+                     "diff": float(diff.mean()), "diff_lo": lo, "diff_hi": hi,
+                     "diff_sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else float("nan"),
+                     "noise_sd": float(np.sqrt(noise[0] ** 2 + noise[1] ** 2))})
+    return {"n_common": int(len(common)), "rows": pd.DataFrame(rows), "ceiling_a": ceil_a, "ceiling_b": ceil_b}
+
+
+def _mean_interval(values: np.ndarray, n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of values, seeded."""
+    if len(values) < 3 or n_boot < 1:
+        return float("nan"), float("nan")
+    draws = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(values[draws].mean(axis=1), [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def _seed_noise_of_mean(df: pd.DataFrame, metric: str, hashes) -> float:
+    """Seed noise (sd) of the mean over a frame's seeds of `metric`, on the given cells; NaN with one seed."""
+    seeds = seed_columns(df)
+    rows = df[df["hash"].isin(hashes)]
+    per_seed = np.column_stack([rows[f"{metric}_s{s}"].to_numpy(float) for s in seeds]) if seeds else np.empty((0, 0))
+    spread = _spread_row(per_seed) if per_seed.size and per_seed.shape[1] > 1 else None
+    return spread["seed_sd"] / np.sqrt(per_seed.shape[1]) if spread else float("nan")
+
+
+def format_across(report: dict, name_a: str, name_b: str) -> str:
+    """The text `snnbench correlate --across` prints."""
+    lines = [f"cells trained in both: {report['n_common']}   a = {name_a}   b = {name_b}",
+             f"{'target':<10} {'tau [interval]':<24} {'rho [interval]':<24} {'mean a':>7} {'mean b':>7} "
+             f"{'b - a [interval]':<24} {'sd(b-a)':>8} {'seed noise':>10}"]
+    for r in report["rows"].to_dict("records"):
+        lines.append(f"{r['target']:<10} {_interval(r['tau'], r['tau_lo'], r['tau_hi']):<24} "
+                     f"{_interval(r['rho'], r['rho_lo'], r['rho_hi']):<24} {r['mean_a']:7.2f} {r['mean_b']:7.2f} "
+                     f"{_interval(r['diff'], r['diff_lo'], r['diff_hi']):<24} {r['diff_sd']:8.2f} {r['noise_sd']:10.2f}")
+    for label, frame in (("a", report["ceiling_a"]), ("b", report["ceiling_b"])):
+        rows = frame[frame["space"] == "all"]
+        mean = rows[rows["score"] == "seed pairs (mean)"]
+        row = (mean if len(mean) else rows).head(1).to_dict("records")
+        text = _interval(row[0]["tau"], row[0]["tau_lo"], row[0]["tau_hi"]) if row else "- (one seed)"
+        lines.append(f"noise ceiling of {label} on these cells (valid_acc, seed vs seed tau): {text}")
+    return "\n".join(lines)
+
+
+def plot_across(df_a: pd.DataFrame, df_b: pd.DataFrame, out, name_a: str, name_b: str,
+                target: str = "valid_acc") -> Path:
+    """Scatter of b's accuracy against a's over the cells both trained (one point per cell, the mean over
+    seeds, with each cell's seed range as error bars where there are two seeds or more)."""
+    plt = _pyplot()
+    common = trained_rows(df_a).merge(trained_rows(df_b), on="hash", suffixes=("_a", "_b"))
+    if len(common) == 0:
+        raise ConfigError("the two tables have no trained cell in common")
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    x, y = common[f"{target}_a"], common[f"{target}_b"]
+    ax.errorbar(x, y, xerr=common.get(f"{target}_std_a"), yerr=common.get(f"{target}_std_b"), fmt="o", ms=3,
+                alpha=0.6, elinewidth=0.6)
+    lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel(f"{target} (%) — {name_a}")
+    ax.set_ylabel(f"{target} (%) — {name_b}")
+    ax.set_title(f"{len(common)} cells trained in both, tau {kendall_tau(x, y):.2f}", fontsize=9)
+    return _save(fig, plt, out)
+
+
 def correlation_report(df: pd.DataFrame, scores=SCORE_COLUMNS, targets=TARGETS, n_boot: int = 1000,
                        confidence: float = 0.95, seed: int = 0) -> dict:
     """Everything `snnbench correlate` prints: {'scores': score_correlations(...),

@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__
 from .errors import ConfigError, ProtocolMismatchError, TableFormatError
 from .protocols import Protocol
-from .space import check_space, space_hashes, uniform_sample_hashes
+from .space import Cell, check_space, space_hashes, uniform_sample_hashes
 
 JOURNAL_SUFFIX = ".journal.sqlite"
 JOURNAL_FORMAT = "snnbench-journal"
@@ -66,7 +66,8 @@ def _parse_seeds(seeds, what: str) -> tuple:
 @dataclass(frozen=True)
 class BuildSpec:
     """What a build produces. The trained cells are `sample` cells drawn uniformly from the space
-    with `sample_seed` (or every cell with all_cells); every trained cell is also scored, and with
+    with `sample_seed`, or every cell with all_cells, or an explicit list of hashes `cells`
+    (e.g. the trained cells of another table); every trained cell is also scored, and with
     score_sample M the scored cells are M in total (the trained ones plus others drawn with the same
     seed), or every cell of the space with score_all. scores_only: score the selected cells, train none."""
     space: str
@@ -82,8 +83,11 @@ class BuildSpec:
     score_all: bool = False
     journal: Path | None = None
     data_dir: str | None = None
+    cells: tuple | None = None
 
     def __post_init__(self):
+        if self.cells is not None:
+            object.__setattr__(self, "cells", tuple(sorted({Cell.parse(c).hash for c in self.cells})))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "--seeds"))
         object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "--score-seeds"))
@@ -93,8 +97,13 @@ class BuildSpec:
     def validate(self) -> "BuildSpec":
         check_space(self.space)
         self.protocol.validate()
-        if (self.sample is None) == (not self.all_cells):
-            raise ConfigError("choose the cells: give --sample N or --all (not both)")
+        if (self.sample is not None) + self.all_cells + (self.cells is not None) != 1:
+            raise ConfigError("choose the cells: give one of --sample N, --all or --cells FILE")
+        if self.cells is not None:
+            if not self.cells:
+                raise ConfigError("the cell list is empty")
+            if self.space == "fw" and any(Cell.from_hash(h).space != "fw" for h in self.cells):
+                raise ConfigError("the cell list holds bw cells, which a fw table cannot hold")
         if self.sample is not None and self.sample < 1:
             raise ConfigError(f"--sample must be at least 1, got {self.sample}")
         if self.score_sample is not None and self.score_sample < 1:
@@ -123,6 +132,8 @@ class BuildSpec:
         """The cells chosen by --sample/--all (trained unless scores_only), sorted by hash."""
         if self.all_cells:
             return sorted(space_hashes(self.space))
+        if self.cells is not None:
+            return list(self.cells)
         return uniform_sample_hashes(self.space, self.sample, self.sample_seed)
 
     def score_cells(self) -> list[str]:
@@ -152,9 +163,13 @@ class BuildSpec:
 
     def selection(self) -> dict:
         """How the cells were chosen, as recorded in the table."""
-        return {"mode": "all" if self.all_cells else "sample", "sample": self.sample,
-                "sample_seed": self.sample_seed, "score_sample": "all" if self.score_all else self.score_sample,
-                "scores_only": self.scores_only, "sampler": "space.uniform_sample_hashes"}
+        chosen = {"mode": "all" if self.all_cells else "cells" if self.cells is not None else "sample",
+                  "sample": self.sample, "sample_seed": self.sample_seed,
+                  "score_sample": "all" if self.score_all else self.score_sample,
+                  "scores_only": self.scores_only, "sampler": "space.uniform_sample_hashes"}
+        if self.cells is not None:
+            chosen["cells"] = list(self.cells)
+        return chosen
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -908,7 +923,9 @@ def spec_from_table(path, journal=None) -> BuildSpec:
         journal = beside if beside.exists() else Path(build["journal"])
     score_sample = sel.get("score_sample")
     seeds = tuple(meta["seeds"]) if not sel.get("scores_only") else (0,)
-    return BuildSpec(meta["space"], protocol, out, sample=sel.get("sample") if sel.get("mode") != "all" else None,
+    cells = sel.get("cells") if sel.get("mode") == "cells" else None
+    return BuildSpec(meta["space"], protocol, out, sample=sel.get("sample") if sel.get("mode") == "sample" else None,
+                     cells=cells,
                      all_cells=sel.get("mode") == "all", sample_seed=int(sel.get("sample_seed") or 0), seeds=seeds,
                      score_seeds=tuple(meta["score_seeds"]), scores_only=bool(sel.get("scores_only")),
                      score_sample=score_sample if isinstance(score_sample, int) else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -81,7 +82,8 @@ def show_cmd(cell):
 def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timesteps, graph, batch, repeat, limit,
               all_cells, seed, out, device, shard, first_file, skip_journal):
     """Score one CELL and print HD and SAHD, or score many cells of --space into --out."""
-    from .scorer import ScoreRun, parse_shard, read_cell_list, score_one, scored_in_journal
+    from .scorer import ScoreRun, parse_shard, score_one, scored_in_journal
+    from .space import read_cell_list
     from .protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), dataset=dataset, width=width,
                             timesteps=timesteps, graph=graph, score_batch=batch, score_repeat=repeat)
@@ -109,6 +111,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--protocol", "protocol_name", default=None, help="Named protocol (default: the dataset's).")
 @click.option("--sample", type=int, default=None, help="Train N cells drawn uniformly from the space.")
 @click.option("--all", "all_cells", is_flag=True, help="Train (and score) every cell of the space.")
+@click.option("--cells", "cells_file", type=click.Path(dir_okay=False, exists=True), default=None, help="Train (and score) the cells listed in this file (hashes or texts, one per line).")
 @click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of the cell selection (recorded in the table).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Training seeds, comma-separated.")
 @click.option("--score-seeds", default="0", show_default=True, help="Scoring seeds, comma-separated.")
@@ -130,7 +133,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--max-retries", type=int, default=3, show_default=True, help="Runs of a job again when its worker dies.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5).")
-def build_cmd(space_name, dataset, protocol_name, sample, all_cells, sample_seed, seeds, score_seeds, score_sample,
+def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
               score_all, scores_only, epochs, width, timesteps, graph, workers, executor, address, journal, data_dir, device,
               checkpoint_jobs, checkpoint_seconds, max_retries, quiet, out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
@@ -142,7 +145,9 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, sample_seed
                             timesteps=timesteps, graph=graph)
     if protocol.dataset != dataset:
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
-    spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, sample_seed=sample_seed,
+    from .space import read_cell_list
+    cells = read_cell_list(cells_file) if cells_file else None
+    spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, cells=cells, sample_seed=sample_seed,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
                      score_all=score_all, journal=journal, data_dir=data_dir)
     command = "snnbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -346,18 +351,26 @@ def _csv_ints(text, what):
 
 
 @main.command("correlate")
-@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
-@click.option("--plot", "plot_out", type=click.Path(), default=None, help="Write the figures: a folder, or NAME.png (with NAME_attributes.png and NAME_distribution.png beside it).")
+@click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
+@click.option("--across", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="TABLE_A TABLE_B",
+              help="Compare two tables of one space over the cells both trained (two datasets, or two protocols).")
+@click.option("--plot", "plot_out", type=click.Path(), default=None, help="Write the figures: a folder, or NAME.png (with NAME_attributes.png and NAME_distribution.png beside it; with --across, one scatter NAME.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (NaN as null).")
 @click.option("--boot", "n_boot", type=click.IntRange(0), default=1000, show_default=True, help="Bootstrap resamples of the cells for the intervals (0: none).")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Coverage of the bootstrap intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-def correlate_cmd(table_path, plot_out, as_json, n_boot, confidence, seed):
+def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, seed):
     """Kendall tau and Spearman rho of every zero-cost score against validation and test accuracy,
-    per space, with bootstrap intervals and the seed-to-seed noise ceiling."""
+    per space, with bootstrap intervals and the seed-to-seed noise ceiling; or, with --across, the
+    accuracies of the cells two tables both trained against each other."""
     from . import analysis
     from .errors import ConfigError
     from .table import open_table
+    if (table_path is None) == (across is None):
+        raise ConfigError("give one table FILE, or --across TABLE_A TABLE_B")
+    if across is not None:
+        _correlate_across(across, plot_out, as_json, n_boot, confidence, seed)
+        return
     with open_table(table_path) as bench:
         frame = bench.to_dataframe()
     report = analysis.correlation_report(frame, n_boot=n_boot, confidence=confidence, seed=seed)
@@ -370,6 +383,36 @@ def correlate_cmd(table_path, plot_out, as_json, n_boot, confidence, seed):
     if plot_out:
         for path in analysis.plot_all(frame, plot_out, n_boot=n_boot, seed=seed):
             click.echo(f"wrote {path}", err=as_json)
+
+
+def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
+    from . import analysis
+    from .errors import ConfigError
+    from .table import open_table
+    frames, names, spaces = [], [], []
+    for path in paths:
+        with open_table(path) as bench:
+            frames.append(bench.to_dataframe())
+            meta = bench.metadata
+        spaces.append(meta["space"])
+        names.append(f"{Path(path).name} ({meta['dataset']}, {meta['protocol_name']} {meta['protocol_hash']})")
+    if spaces[0] != spaces[1]:
+        raise ConfigError(f"the tables hold different spaces ({spaces[0]} and {spaces[1]}): compare tables of one space")
+    if plot_out and Path(plot_out).suffix.lower() != ".png":
+        plot_out = str(Path(plot_out) / "across.png")
+    if plot_out and any(Path(plot_out).resolve() == Path(p).resolve() for p in paths):
+        raise ConfigError("--plot would overwrite one of the tables")
+    report = analysis.correlate_across(frames[0], frames[1], n_boot=n_boot, confidence=confidence, seed=seed)
+    if as_json:
+        out = {"n_common": report["n_common"], "a": names[0], "b": names[1], "space": spaces[0],
+               "rows": report["rows"].to_dict("records"),
+               "ceiling_a": report["ceiling_a"].to_dict("records"), "ceiling_b": report["ceiling_b"].to_dict("records")}
+        click.echo(json.dumps(_plain_json(out), sort_keys=True))
+    else:
+        click.echo(analysis.format_across(report, names[0], names[1]))
+    if plot_out:
+        path = analysis.plot_across(frames[0], frames[1], plot_out, names[0], names[1])
+        click.echo(f"wrote {path}", err=as_json)
 
 
 @main.group("surrogate", cls=SnnbenchGroup)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import ConfigError, InvalidCellError, ProtocolMismatchError, UnknownHashError
+from .errors import ConfigError, ProtocolMismatchError
 from .jobs import run_job
 from .protocols import Protocol
 from .space import Cell, iter_cells
@@ -33,20 +33,6 @@ def read_score_records(path):
             yield json.loads(line)
         except json.JSONDecodeError:
             continue
-
-
-def read_cell_list(path) -> list[str]:
-    """Cells named in a text file, one per line (a hash or a text form; blank lines and '#' comments
-    skipped), as hashes in file order; InvalidCellError names the line that is not a cell."""
-    hashes = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if line:
-            try:
-                hashes.append(Cell.parse(line).hash)
-            except (InvalidCellError, UnknownHashError) as exc:
-                raise InvalidCellError(f"{path} line {number}: {exc}") from None
-    return hashes
 
 
 def parse_shard(text: str) -> tuple[int, int]:

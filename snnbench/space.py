@@ -14,6 +14,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -403,3 +404,17 @@ def uniform_sample_hashes(space: str, n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(hashes), size=min(n, len(hashes)), replace=False)
     return sorted(hashes[i] for i in idx)
+
+
+def read_cell_list(path) -> list[str]:
+    """Cells named in a text file, one per line (a hash or a text form; blank lines and '#' comments
+    skipped), as hashes in file order; InvalidCellError names the line that is not a cell."""
+    hashes = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            try:
+                hashes.append(Cell.parse(line).hash)
+            except (InvalidCellError, UnknownHashError) as exc:
+                raise InvalidCellError(f"{path} line {number}: {exc}") from None
+    return hashes
