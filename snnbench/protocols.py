@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import ConfigError
-from .snn import NetworkProfile, get_profile
+from .profiles import NetworkProfile, get_profile
 
 PROTOCOL_VERSION = 1
 # The network graph became part of a protocol's identity with version 2. Protocols of the first graph
@@ -23,7 +23,7 @@ class Protocol:
 
     lr is the base learning rate of SGD; the schedule is linear warm-up over `warmup_epochs` then
     cosine down to lr * lr_min_ratio at the last step. augmentation: 'crop_flip' or 'none'.
-    bn_stats / classifier_init: see snn.NetworkProfile (spec section 7). graph: which edge modules a
+    bn_stats / classifier_init: see profiles.NetworkProfile (spec section 7). graph: which edge modules a
     backward cell runs ('authors', the SNASNet authors' graph, or 'skip-idle'; snn module docstring). score_batch / score_repeat:
     the zero-cost scoring mini-batches. Epoch-level results are recorded for every epoch."""
     name: str

@@ -18,13 +18,13 @@ values of the section 2 equations and differ only in which edge modules are call
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
+from .profiles import GRAPHS, PROFILES, NetworkProfile, get_profile  # noqa: F401 (re-exported: snn.get_profile)
 from .space import Cell
 
 try:  # spikingjelly >= 0.0.0.0.14 layout
@@ -35,7 +35,6 @@ except ImportError as exc:  # pragma: no cover - dependency missing
     raise ImportError("snnbench needs spikingjelly (pip install spikingjelly)") from exc
 
 LIF_TAU = 4.0 / 3.0
-GRAPHS = ("authors", "skip-idle")
 LIF_THRESHOLD = 1.0
 
 
@@ -53,65 +52,6 @@ def is_lif(module: nn.Module) -> bool:
 def reset_state(net: nn.Module) -> None:
     """Forget every neuron's membrane (call before each new batch of samples)."""
     sj_functional.reset_net(net)
-
-
-# ----------------------------------------------------------------------------- profiles
-@dataclass(frozen=True)
-class NetworkProfile:
-    """Sizes of the macro skeleton. width = C of cell 1, hidden = H of fc1, vote = k."""
-    name: str
-    in_channels: int
-    image_size: int
-    num_classes: int
-    width: int
-    hidden: int
-    vote: int
-    stem_stride: int = 1
-    timesteps: int = 5
-    classifier_init: str = "authors"    # 'authors': N(0, 0.01); 'fan_in': N(0, 0.3*sqrt(512/F)) for fc1
-    bn_stats: str = "shared"            # 'shared' (authors) or 'per_timestep' (BNTT-style running stats)
-    graph: str = "authors"              # which edge modules run in a backward cell (see GRAPHS)
-
-    def with_(self, **changes) -> "NetworkProfile":
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @property
-    def feature_size(self) -> int:
-        """Spatial side after the stem and the two 2x2 poolings."""
-        return self.image_size // self.stem_stride // 4
-
-    def validate(self) -> "NetworkProfile":
-        side = self.image_size // self.stem_stride
-        if side % 4 or side < 4:
-            raise ConfigError(f"profile {self.name}: input side {side} after the stem must be a multiple of 4")
-        if self.timesteps < 1 or self.width < 1:
-            raise ConfigError(f"profile {self.name}: timesteps and width must be positive")
-        if self.classifier_init not in ("authors", "fan_in") or self.bn_stats not in ("shared", "per_timestep"):
-            raise ConfigError(f"profile {self.name}: unknown classifier_init or bn_stats")
-        if self.graph not in GRAPHS:
-            raise ConfigError(f"profile {self.name}: unknown graph {self.graph!r}; choose one of {', '.join(GRAPHS)}")
-        return self
-
-
-PROFILES = {
-    "cifar10": NetworkProfile("cifar10", 3, 32, 10, width=256, hidden=1024, vote=10),
-    "cifar100": NetworkProfile("cifar100", 3, 32, 100, width=128, hidden=1024, vote=5),
-    "tinyimagenet": NetworkProfile("tinyimagenet", 3, 64, 200, width=128, hidden=4096, vote=5, stem_stride=2),
-    # The small CPU profile: scikit-learn digits (8x8, already a multiple of 4). fc1 sees only
-    # 2C*2*2 = 128 inputs, so the authors' N(0, 0.01) would leave its LIF silent (spec section 7).
-    "digits": NetworkProfile("digits", 1, 8, 10, width=16, hidden=256, vote=5, classifier_init="fan_in"),
-}
-
-
-def get_profile(name: str, **overrides) -> NetworkProfile:
-    """A named profile with optional field overrides (width=..., timesteps=...)."""
-    if name not in PROFILES:
-        raise ConfigError(f"unknown network profile {name!r}; choose one of {', '.join(PROFILES)}")
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    return PROFILES[name].with_(**overrides).validate()
 
 
 # ----------------------------------------------------------------------------- layers
