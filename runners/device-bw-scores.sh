@@ -22,13 +22,13 @@ mkdir -p /tmp/s
 R="python3 runners/recheck_journal.py /tmp/j.sqlite"
 # ours rerun there; and one of its own earlier runs (same torch build) rerun there
 ($R --host vm --score 40 --train 1 --out $OUT/recheck.json && $R --host lent --score 0 --train 1 --out $OUT/recheck-lent.json) > $OUT/recheck.log 2>&1 &
-S="python3 -m snnbench.cli score --space bw --all --dataset digits --protocol digits-cpu --device cpu --skip-journal /tmp/j.sqlite"
+S="python3 -m snnbench.cli score --space bw --all --dataset digits --protocol digits-cpu --graph skip-idle --device cpu --skip-journal /tmp/j.sqlite"
 seq 0 $((NSHARDS - 1)) | timeout -s KILL $(( deadline - $(date +%s) )) \
   xargs -P ${PROCS:-15} -I{} sh -c "$S --shard {}/$NSHARDS --out /tmp/s/{}.jsonl > /tmp/s/{}.log 2>&1"
 left=$(( deadline - $(date +%s) ))
 echo "scoring stopped with ${left}s left"
 if [ $left -gt 60 ]; then
-  timeout -k 10 -s INT $left python3 -m snnbench.cli build --space bw --dataset digits --protocol digits-cpu --sample 300 \
+  timeout -k 10 -s INT $left python3 -m snnbench.cli build --space bw --dataset digits --protocol digits-cpu --graph skip-idle --sample 300 \
     --sample-seed 0 --seeds 1 --score-seeds 0 --device cpu --journal /tmp/j.sqlite --out /tmp/bw.h5 --workers 16 \
     --checkpoint-seconds 100000 --quiet > /tmp/train.log 2>&1
 fi

@@ -12,6 +12,6 @@ export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ATEN_CPU_CAPABILITY=avx2 ONEDNN
 NSHARDS=${NSHARDS:-64}
 mkdir -p runs/bw-scores
 for k in $(seq $((NSHARDS - 1)) -1 0); do
-  snnbench score --space bw --all --dataset digits --protocol digits-cpu --device cpu \
+  snnbench score --space bw --all --dataset digits --protocol digits-cpu --graph skip-idle --device cpu \
     --skip-journal tables/digits.journal.sqlite --shard "$k/$NSHARDS" --out "runs/bw-scores/$k.jsonl"
 done

@@ -4,6 +4,7 @@ tables/digits.journal.sqlite, is not tracked (a full one is over 100 MB: one JSO
 
     python runners/journal.py pack     # snapshot the working journal (builds may be running) and compress it
     python runners/journal.py unpack   # recreate the working journal from the .xz when it is missing
+    python runners/journal.py pack|unpack tables/digits-authors.journal.sqlite   # another journal
 
 The runners call `unpack` first, so a fresh checkout resumes the builds from the committed snapshot
 without redoing a job it holds. `unpack` never overwrites an existing working journal."""
@@ -43,10 +44,12 @@ def unpack(packed: Path = PACKED, journal: Path = JOURNAL) -> bool:
 
 if __name__ == "__main__":
     verb = sys.argv[1] if len(sys.argv) > 1 else ""
+    journal = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else JOURNAL
+    packed = journal.with_name(journal.name + ".xz")
     if verb == "pack":
-        p = pack()
+        p = pack(journal, packed)
         print(f"{p.relative_to(ROOT)}: {p.stat().st_size / 1e6:.1f} MB")
     elif verb == "unpack":
-        print(f"unpacked {JOURNAL.relative_to(ROOT)}" if unpack() else "journal present (or no snapshot): nothing to do")
+        print(f"unpacked {journal.relative_to(ROOT)}" if unpack(packed, journal) else "journal present (or no snapshot): nothing to do")
     else:
-        sys.exit("usage: python runners/journal.py pack|unpack")
+        sys.exit("usage: python runners/journal.py pack|unpack [JOURNAL]")

@@ -12,12 +12,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("digits-fw.h5", "digits-bw.h5")
+JOURNALS = [ROOT / "tables" / "digits.journal.sqlite", ROOT / "tables" / "digits-authors.journal.sqlite"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables-dir", type=Path, default=ROOT / "tables", help="folder of the tables (and of the manifest)")
-    parser.add_argument("--journal", type=Path, default=ROOT / "tables" / "digits.journal.sqlite", help="the build journal")
+    parser.add_argument("--journal", type=Path, nargs="+", default=JOURNALS, help="the build journals (one per protocol)")
     parser.add_argument("--tables", nargs="+", default=list(TABLES), help="table file names, in query order")
     parser.add_argument("--out", type=Path, default=None, help="manifest to write (default TABLES_DIR/MANIFEST.json)")
     args = parser.parse_args(argv)
@@ -26,8 +27,9 @@ def main(argv=None) -> int:
     from snnbench.cli import main as snnbench
     command = ["manifest", *(str(args.tables_dir / t) for t in args.tables), "--runners", str(ROOT / "runners"),
                "--out", str(args.out or args.tables_dir / "MANIFEST.json")]
-    if args.journal.exists():
-        command += ["--journal", str(args.journal)]
+    for journal in args.journal:
+        if journal.exists():
+            command += ["--journal", str(journal)]
     # the maintainers' command `snnbench manifest`, which prints one line per table
     return snnbench.main(command, prog_name="snnbench", standalone_mode=False) or 0
 

@@ -12,6 +12,11 @@ import click
 from .errors import ConfigError, SnnbenchError
 
 
+# optional dependencies, by the module a command imports, and the extra that installs them
+_EXTRAS = {"torch": "build", "torchvision": "build", "spikingjelly": "build", "sklearn": "build",
+           "xgboost": "surrogate", "matplotlib": "plots", "ray": "ray"}
+
+
 class SnnbenchGroup(click.Group):
     """A click group that turns snnbench's typed errors into one line and exit code 2."""
 
@@ -20,6 +25,13 @@ class SnnbenchGroup(click.Group):
             return super().invoke(ctx)
         except SnnbenchError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except ModuleNotFoundError as exc:  # an optional dependency this command needs is not installed
+            extra = _EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            click.echo(f"error: this command needs {exc.name}, which is not installed: "
+                       f"pip install 'snnbench[{extra}]'", err=True)
             ctx.exit(2)
         except click.UsageError as exc:  # a bad option of a command: one line too, not the usage text
             click.echo(f"error: {exc.format_message()} (see snnbench {ctx.invoked_subcommand or ''} --help)",
@@ -306,7 +318,7 @@ def _verify_one(table_path: str, manifest_path) -> bool:
 
 @main.command("manifest", hidden=True)
 @click.argument("tables", metavar="TABLE...", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
-@click.option("--journal", type=click.Path(dir_okay=False, exists=True), default=None, help="The build journal (read through a snapshot).")
+@click.option("--journal", type=click.Path(dir_okay=False, exists=True), multiple=True, help="The build journal (read through a snapshot); repeat it for tables built under several protocols, one journal each.")
 @click.option("--runners", "runners_dir", type=click.Path(file_okay=False), default=None, help="Folder of the run specs (default: runners/ beside the tables' folder).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Manifest to write (default: MANIFEST.json beside the first table).")
 def manifest_cmd(tables, journal, runners_dir, out):
@@ -316,7 +328,7 @@ def manifest_cmd(tables, journal, runners_dir, out):
     first = Path(tables[0]).resolve()
     if runners_dir is None and (first.parent.parent / "runners").is_dir():
         runners_dir = first.parent.parent / "runners"
-    manifest = make_manifest(tables, journal=journal, runners_dir=runners_dir)
+    manifest = make_manifest(tables, journal=list(journal) or None, runners_dir=runners_dir)
     path = write_manifest(manifest, out or first.parent / MANIFEST_NAME)
     for line in describe(manifest):
         click.echo(line)

@@ -233,7 +233,8 @@ def table_record(path, journal_data: dict | None = None, runners_dir=None) -> di
 
 def make_manifest(tables, journal=None, runners_dir=None) -> dict:
     """The manifest of `tables` (paths, in the order a query without a table tries them), with build
-    cost from `journal` (read through a snapshot, so builds may be writing it)."""
+    cost from `journal`: a journal path, or a list of them when the tables were built under several
+    protocols (one journal per protocol; each read through a snapshot, so builds may be writing it)."""
     from .build import snapshot_journal
     from .table import Bench
     tables = [Path(t) for t in tables]
@@ -242,27 +243,31 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
     for t in tables:
         if not t.is_file():
             raise ConfigError(f"{t}: no such table file")
-    journal_info, data = None, {}
-    if journal is not None:
-        journal = Path(journal)
+    journals = [] if journal is None else [Path(j) for j in (journal if isinstance(journal, (list, tuple)) else [journal])]
+    wanted = set()
+    for t in tables:
+        with Bench(t) as bench:
+            wanted.add(bench.metadata["protocol_hash"])
+    journal_info, data = [], {}
+    for path in journals:
         with tempfile.TemporaryDirectory(prefix="snnbench-manifest-") as tmp:
-            snap = snapshot_journal(journal, Path(tmp) / journal.name)
-            for t in tables:
-                with Bench(t) as bench:
-                    ph = bench.metadata["protocol_hash"]
-                if ph not in data:
-                    data[ph] = _journal_jobs(snap, ph)
-        journal_info = {"file": journal.name, "snapshot_at": _utc(datetime.datetime.now().timestamp()),
-                        "jobs": sum(len(d["jobs"]) for d in data.values())}
+            snap = snapshot_journal(path, Path(tmp) / path.name)
+            jobs = 0
+            for ph in sorted(wanted - set(data)):
+                found = _journal_jobs(snap, ph)
+                if found["jobs"]:
+                    data[ph] = found
+                    jobs += len(found["jobs"])
+        journal_info.append({"file": path.name, "snapshot_at": _utc(datetime.datetime.now().timestamp()), "jobs": jobs})
     entries = []
     for t in tables:
         with Bench(t) as bench:
             ph = bench.metadata["protocol_hash"]
-        entries.append(table_record(t, data.get(ph) if journal is not None else None, runners_dir))
+        entries.append(table_record(t, data.get(ph) if journals else None, runners_dir))
     return {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
             "generated": _utc(datetime.datetime.now().timestamp()),
             "generated_by": f"snnbench {__version__} (snnbench.manifest.make_manifest)",
-            "journal": journal_info,
+            "journal": (journal_info[0] if len(journal_info) == 1 else journal_info) if journal_info else None,
             "note": "tables in the order `snnbench query` without --table tries them; cpu_hours: sum over a "
                     "table's jobs of wall time x threads; wall_hours: first job start to last job end",
             "tables": entries}
