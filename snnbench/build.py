@@ -84,6 +84,10 @@ class BuildSpec:
     journal: Path | None = None
     data_dir: str | None = None
     cells: tuple | None = None
+    # A table whose scores were re-made under another network graph keeps its training runs: they
+    # were made under train_protocol (the same protocol but for the graph), recorded in train_journal.
+    train_protocol: Protocol | None = None
+    train_journal: Path | None = None
 
     def __post_init__(self):
         if self.cells is not None:
@@ -93,6 +97,8 @@ class BuildSpec:
         object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "--score-seeds"))
         if self.journal is not None:
             object.__setattr__(self, "journal", Path(self.journal))
+        if self.train_journal is not None:
+            object.__setattr__(self, "train_journal", Path(self.train_journal))
 
     def validate(self) -> "BuildSpec":
         check_space(self.space)
@@ -118,6 +124,12 @@ class BuildSpec:
             raise ConfigError(f"--out {self.out} is a folder")
         if self.journal_path.resolve() == self.out.resolve():
             raise ConfigError("the journal and the table must be different files")
+        if self.train_protocol is not None:
+            from .protocols import differs_only_in_graph
+            if not differs_only_in_graph(self.train_protocol, self.protocol):
+                raise ConfigError("the training runs' protocol may differ from the table's only in the graph")
+            if self.train_journal is None:
+                raise ConfigError("a training protocol of its own needs the journal of its runs (train_journal)")
         return self
 
     @property
@@ -727,6 +739,9 @@ class Build:
     def run(self) -> BuildSummary:
         """Run the build to the end and write the final table; returns its summary."""
         spec = self.spec.validate()
+        if spec.train_protocol is not None:
+            raise ConfigError("a table that keeps training runs of another graph is written from its journals "
+                              "(write_table_from_journal), not built")
         if self.checkpoint_jobs < 1 or self.checkpoint_seconds <= 0:
             raise ConfigError("checkpoint intervals must be positive")
         check_output(spec)
@@ -812,28 +827,40 @@ class Build:
                 or time.monotonic() - self._last_write >= self.checkpoint_seconds):
             self._write(spec, self._jobs, journal, complete=False)
 
-    def write_from_journal(self, journal_path=None, dest=None) -> bool:
+    def write_from_journal(self, journal_path=None, dest=None, train_journal_path=None) -> bool:
         """Write the table of this build from a journal without running any job: the same columns,
         metadata and atomic write as a checkpoint or the end of a build. journal_path: the journal to
         read (default the spec's; pass a snapshot of a live one, see snapshot_journal). dest: where to
-        write (default spec.out; the journal's runs are still those of spec.out). Returns whether every
-        job of the build is in the table (written with complete = 1)."""
+        write (default spec.out; the journal's runs are still those of spec.out). train_journal_path:
+        the journal the training runs are read from when spec.train_protocol is set (default
+        spec.train_journal). Returns whether every job of the build is in the table (complete = 1)."""
         spec = self.spec.validate()
         dest = Path(dest) if dest is not None else spec.out
         check_output(replace(spec, out=dest))
         jobs = spec.jobs()
         self._cells = spec.score_cells()
         journal = Journal(journal_path if journal_path is not None else spec.journal_path, spec.protocol)
+        train_journal = None
         try:
-            return self._write(spec, jobs, journal, complete=True, dest=dest, written_by="write_table_from_journal")
+            if spec.train_protocol is not None:
+                train_journal = Journal(train_journal_path or spec.train_journal, spec.train_protocol)
+            return self._write(spec, jobs, journal, complete=True, dest=dest, written_by="write_table_from_journal",
+                               train_journal=train_journal)
         finally:
             journal.close()
+            if train_journal is not None:
+                train_journal.close()
 
-    def _write(self, spec, jobs, journal, complete: bool, dest=None, written_by: str = "snnbench build") -> bool:
-        """Write the table from the journal (atomically) to dest (default spec.out). Returns whether
-        every job is in it."""
+    def _write(self, spec, jobs, journal, complete: bool, dest=None, written_by: str = "snnbench build",
+               train_journal=None) -> bool:
+        """Write the table from the journal (atomically) to dest (default spec.out); with train_journal,
+        the training runs come from that one. Returns whether every job is in it."""
         from .table import assemble_columns, table_attrs, write_table
-        results = journal.results(jobs)
+        if train_journal is None:
+            results = journal.results(jobs)
+        else:
+            results = journal.results([j for j in jobs if j.kind == "score"])
+            results.update(train_journal.results([j for j in jobs if j.kind == "train"]))
         all_done = len(results) == len(jobs)
         scores = {(j.cell_hash, j.seed): r for j, r in results.items() if j.kind == "score"}
         runs = {(j.cell_hash, j.seed): r for j, r in results.items() if j.kind == "train"}
@@ -847,10 +874,13 @@ class Build:
                  "jobs_done": len(results), "where": where, "runs": journal.runs(spec.out),
                  "host": socket.gethostname(), "python": platform.python_version(), "snnbench": __version__,
                  "written_by": written_by}
+        if train_journal is not None:
+            build["train_journal"] = str(spec.train_journal)
         fingerprint = journal.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
         attrs = table_attrs(space=spec.space, protocol=spec.protocol, dataset_fingerprint=fingerprint[0] if fingerprint else "",
                             seeds=spec.training_seeds, score_seeds=spec.score_seeds, columns=columns,
-                            complete=complete and all_done, selection=spec.selection(), build=build)
+                            complete=complete and all_done, selection=spec.selection(), build=build,
+                            train_protocol=spec.train_protocol)
         dest = spec.out if dest is None else Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         write_table(dest, columns, attrs)
@@ -915,7 +945,12 @@ def spec_from_table(path, journal=None) -> BuildSpec:
     with Bench(path) as bench:
         meta = bench.metadata
         protocol = bench.protocol
+        train_protocol = bench.train_protocol if meta.get("train_protocol_json") else None
     sel, build = meta["selection"], meta["build"]
+    train_journal = None
+    if train_protocol is not None and build.get("train_journal"):
+        beside = path.parent / Path(build["train_journal"]).name
+        train_journal = beside if beside.exists() else Path(build["train_journal"])
     runs = build.get("runs") or []
     out = Path(runs[-1]["out"]) if runs and runs[-1].get("out") else path
     if journal is None and build.get("journal"):
@@ -929,7 +964,8 @@ def spec_from_table(path, journal=None) -> BuildSpec:
                      all_cells=sel.get("mode") == "all", sample_seed=int(sel.get("sample_seed") or 0), seeds=seeds,
                      score_seeds=tuple(meta["score_seeds"]), scores_only=bool(sel.get("scores_only")),
                      score_sample=score_sample if isinstance(score_sample, int) else None,
-                     score_all=score_sample == "all", journal=journal)
+                     score_all=score_sample == "all", journal=journal, train_protocol=train_protocol,
+                     train_journal=train_journal)
 
 
 def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapshot: bool = True,
@@ -943,8 +979,15 @@ def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapsh
     source = Path(journal) if journal is not None else spec.journal_path
     if not source.is_file():
         raise ConfigError(f"journal {source}: no such file")
+    train_source = spec.train_journal if spec.train_protocol is not None else None
+    if train_source is not None and not Path(train_source).is_file():
+        raise ConfigError(f"journal {train_source}: no such file")
     with tempfile.TemporaryDirectory(prefix="snnbench-journal-") as tmp:
         read_from = snapshot_journal(source, Path(tmp) / source.name) if snapshot else source
+        train_from = None
+        if train_source is not None:
+            train_from = snapshot_journal(train_source, Path(tmp) / ("train-" + Path(train_source).name)) \
+                if snapshot else train_source
         if executor is None or command is None:
             con = sqlite3.connect(f"{Path(read_from).resolve().as_uri()}?mode=ro", uri=True)
             try:
@@ -960,7 +1003,7 @@ def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapsh
             workers = _workers_of(command)
         build = Build(replace(spec, journal=source), executor=executor, workers=workers, command=command,
                       progress=False)
-        return build.write_from_journal(read_from, dest)
+        return build.write_from_journal(read_from, dest, train_journal_path=train_from)
 
 
 def _workers_of(command: str) -> int:

@@ -125,3 +125,14 @@ def default_protocol(dataset: str) -> str:
         from .errors import DatasetError
         raise DatasetError(f"unknown dataset {dataset!r}; choose one of {', '.join(DEFAULT_PROTOCOLS)}")
     return DEFAULT_PROTOCOLS[dataset]
+
+
+def differs_only_in_graph(a: Protocol, b: Protocol) -> bool:
+    """Whether two protocols define the same training and scoring except for the network graph of
+    backward cells (what a table may hold when its scores were re-made under another graph and its
+    training runs were kept: see TABLE_FORMAT.md, train_protocol_json)."""
+    strip = [p.identity() for p in (a, b)]
+    for d in strip:
+        d.pop("graph", None)
+        d.pop("version", None)
+    return strip[0] == strip[1]

@@ -173,11 +173,16 @@ def _cell_columns(hashes) -> dict:
 
 
 def table_attrs(*, space: str, protocol: "Protocol", dataset_fingerprint: str, seeds, score_seeds,
-                columns: dict, complete: bool, selection: dict, build: dict) -> dict:
-    """The root attributes (file metadata) of a table whose columns are `columns`."""
+                columns: dict, complete: bool, selection: dict, build: dict,
+                train_protocol: "Protocol | None" = None) -> dict:
+    """The root attributes (file metadata) of a table whose columns are `columns`. train_protocol:
+    the protocol of the training runs when it is not `protocol` (it may differ only in the graph)."""
     done = columns["train/done"]
     score_done = np.isfinite(columns["scores/hd"]) | (columns["scores/where"] >= 0)
-    return {
+    kept = {} if train_protocol is None or train_protocol.hash == protocol.hash else {
+        "train_protocol_name": train_protocol.name, "train_protocol_hash": train_protocol.hash,
+        "train_protocol_json": train_protocol.to_json()}
+    return kept | {
         "format": TABLE_FORMAT,
         "schema_version": SCHEMA_VERSION,
         "snnbench_version": __version__,
@@ -414,9 +419,17 @@ class Bench:
     # -- metadata
     @functools.cached_property
     def protocol(self) -> "Protocol":
-        """The protocol the table was built under (protocols.Protocol)."""
+        """The protocol the table was built under (protocols.Protocol): its scores, and its training
+        runs unless train_protocol says otherwise."""
         from .protocols import Protocol
         return Protocol.from_json(self._meta["protocol_json"])
+
+    @functools.cached_property
+    def train_protocol(self) -> "Protocol":
+        """The protocol the training runs were made under: the table's protocol, or, in a table whose
+        scores were re-made under another network graph, the one it recorded as train_protocol_json."""
+        from .protocols import Protocol
+        return Protocol.from_json(self._meta.get("train_protocol_json") or self._meta["protocol_json"])
 
     @property
     def metadata(self) -> dict:
@@ -642,6 +655,9 @@ class Bench:
             f"protocol   {m['protocol_name']} {m['protocol_hash']}: width {p.get('width')}, timesteps "
             f"{p.get('timesteps')}, epochs {p.get('epochs')}, batch {p.get('batch_size')}, lr {p.get('lr')}, "
             f"graph {p.get('graph', 'skip-idle')}",
+            *([f"training   runs made under {m['train_protocol_name']} {m['train_protocol_hash']}: the same "
+               f"protocol with graph {json.loads(m['train_protocol_json']).get('graph', 'skip-idle')}"]
+              if m.get("train_protocol_json") else []),
             f"seeds      training {', '.join(map(str, self.seeds)) or '-'}; scoring "
             f"{', '.join(map(str, self.score_seeds)) or '-'}",
             f"cells      {m['n_cells']} ({m['n_trained']} trained, {m['n_train_runs']} training runs, "
@@ -707,6 +723,24 @@ def _expected_shapes(meta: dict, n: int, m: int, n_layers: int) -> dict:
     return shapes
 
 
+def _train_protocol_problems(meta: dict, protocol) -> list[str]:
+    """A recorded training protocol must parse, match its hash and differ from the table's only in the graph."""
+    from .protocols import Protocol, differs_only_in_graph
+    if "train_protocol_json" not in meta:
+        return []
+    try:
+        train = Protocol.from_json(meta["train_protocol_json"])
+    except (TypeError, ValueError) as exc:
+        return [f"train_protocol_json does not parse: {exc}"]
+    problems = []
+    if train.hash != meta.get("train_protocol_hash"):
+        problems.append(f"train_protocol_hash {meta.get('train_protocol_hash')} does not match train_protocol_json "
+                        f"(hash {train.hash})")
+    if not differs_only_in_graph(train, protocol):
+        problems.append("train_protocol_json differs from protocol_json in more than the network graph")
+    return problems
+
+
 def _consistency_problems(f: h5py.File, meta: dict) -> list[str]:
     problems = []
     if "cells/hash" not in f or "train/cell_row" not in f or "layers" not in f or "hosts" not in f:
@@ -729,6 +763,7 @@ def _consistency_problems(f: h5py.File, meta: dict) -> list[str]:
         problems.append(f"protocol_hash {meta['protocol_hash']} does not match protocol_json (hash {protocol.hash})")
     if protocol.dataset != meta["dataset"]:
         problems.append(f"dataset {meta['dataset']} differs from the protocol's {protocol.dataset}")
+    problems += _train_protocol_problems(meta, protocol)
     problems += _check_cells(f, meta, n)
     problems += _check_training(f, meta, n, m, protocol.epochs)
     for name in ("scores/where", "train/where"):

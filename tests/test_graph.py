@@ -187,3 +187,38 @@ def test_graph_is_part_of_the_protocol_identity_and_old_records_read_as_the_firs
     assert '"graph"' not in old_json and Protocol.from_json(old_json) == idle
     assert Protocol.from_json(authors.to_json()) == authors
     assert build_network(Cell.from_text("0302 0030 3003 0000"), authors.network_profile()).cell1.graph == "authors"
+
+
+def test_a_table_keeps_training_runs_of_another_graph_and_says_so(small_fw_table, tmp_path):
+    """Scores re-made under one graph, training runs kept from a protocol that differs only in the
+    graph: the table records both protocols, verifies, and answers with the kept runs."""
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from snnbench.build import Build, BuildSpec, spec_from_table, write_table_from_journal
+    from snnbench.cli import main
+    from snnbench.errors import ConfigError
+    from snnbench.table import open_table
+    kept = spec_from_table(small_fw_table)
+    rescored = kept.protocol.with_(graph="skip-idle")
+    scores_only = BuildSpec("fw", rescored, tmp_path / "scores.h5", sample=kept.sample, sample_seed=kept.sample_seed,
+                            score_sample=kept.score_sample, scores_only=True)
+    assert Build(scores_only, progress=False).run().complete
+    spec = dataclasses.replace(kept, protocol=rescored, out=tmp_path / "both.h5", journal=scores_only.journal_path,
+                               train_protocol=kept.protocol, train_journal=kept.journal_path)
+    assert write_table_from_journal(spec)
+    with open_table(spec.out) as both, open_table(small_fw_table) as original:
+        assert both.protocol.graph == "skip-idle" and both.train_protocol == kept.protocol
+        assert both.metadata["train_protocol_hash"] == kept.protocol.hash != both.metadata["protocol_hash"]
+        cell = original.cells(trained_only=True)[0]
+        assert both.query(cell)["valid_acc"] == original.query(cell)["valid_acc"]
+        assert both.query(cell)["hd"] == original.query(cell)["hd"]  # a fw cell: the same under both graphs
+    assert CliRunner().invoke(main, ["verify", str(spec.out)]).exit_code == 0
+    info = CliRunner().invoke(main, ["info", str(spec.out)]).output
+    assert f"runs made under {kept.protocol.name} {kept.protocol.hash}" in info and "graph authors" in info
+    assert spec_from_table(spec.out).train_protocol == kept.protocol  # rewritable from its own record
+    with pytest.raises(ConfigError, match="only in the graph"):
+        dataclasses.replace(spec, train_protocol=kept.protocol.with_(epochs=3)).validate()
+    with pytest.raises(ConfigError, match="not built"):
+        Build(spec, progress=False).run()
