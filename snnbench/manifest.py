@@ -97,6 +97,8 @@ def _table_facts(path) -> dict:
     facts["n_diverged_runs"] = int((done & diverged).sum())
     facts["selection"] = meta["selection"]
     facts["build_command"] = meta["build"].get("command")
+    if meta.get("train_protocol_hash"):  # training runs kept from a protocol that differs only in the graph
+        facts["train_protocol_hash"] = meta["train_protocol_hash"]
     return facts
 
 
@@ -210,10 +212,14 @@ def _build_record(path, journal_data: dict) -> dict:
     }
 
 
-def _runner_of(file_name: str, runners_dir) -> str | None:
-    """The script in runners_dir whose text writes `file_name` (e.g. runners/digits-fw.sh)."""
+def _runner_of(file_name: str, runners_dir, command: str = "") -> str | None:
+    """The script in runners_dir that built `file_name` (e.g. runners/digits-fw.sh): the one the table's
+    recorded build command names, else the one whose text writes it."""
     if runners_dir is None or not Path(runners_dir).is_dir():
         return None
+    for word in (command or "").split():
+        if Path(word).suffix == ".sh" and (Path(runners_dir) / Path(word).name).is_file():
+            return f"{Path(runners_dir).name}/{Path(word).name}"
     writes = re.compile(r"--out\s+(\S*/)?" + re.escape(file_name) + r"(\s|$)")
     for script in sorted(Path(runners_dir).glob("*.sh")):
         if writes.search(script.read_text()):
@@ -226,7 +232,7 @@ def table_record(path, journal_data: dict | None = None, runners_dir=None) -> di
     path = Path(path)
     record = {"file": path.name, "sha256": sha256_file(path)}
     record.update(_table_facts(path))
-    record["runner"] = _runner_of(path.name, runners_dir)
+    record["runner"] = _runner_of(path.name, runners_dir, record.get("build_command") or "")
     record["build"] = _build_record(path, journal_data) if journal_data is not None else None
     return record
 
@@ -244,10 +250,12 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
         if not t.is_file():
             raise ConfigError(f"{t}: no such table file")
     journals = [] if journal is None else [Path(j) for j in (journal if isinstance(journal, (list, tuple)) else [journal])]
-    wanted = set()
+    protocols = {}  # table -> (protocol of its scores, protocol of its training runs)
     for t in tables:
         with Bench(t) as bench:
-            wanted.add(bench.metadata["protocol_hash"])
+            meta = bench.metadata
+        protocols[t] = (meta["protocol_hash"], meta.get("train_protocol_hash") or meta["protocol_hash"])
+    wanted = {ph for pair in protocols.values() for ph in pair}
     journal_info, data = [], {}
     for path in journals:
         with tempfile.TemporaryDirectory(prefix="snnbench-manifest-") as tmp:
@@ -261,9 +269,13 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
         journal_info.append({"file": path.name, "snapshot_at": _utc(datetime.datetime.now().timestamp()), "jobs": jobs})
     entries = []
     for t in tables:
-        with Bench(t) as bench:
-            ph = bench.metadata["protocol_hash"]
-        entries.append(table_record(t, data.get(ph) if journals else None, runners_dir))
+        scores, training = (data.get(ph) for ph in protocols[t])
+        jobs = None
+        if scores is not None and training is not None:
+            jobs = {"jobs": {k: v for k, v in scores["jobs"].items() if k[0] == "score"}
+                    | {k: v for k, v in training["jobs"].items() if k[0] == "train"},
+                    "runs": scores["runs"] | training["runs"]}
+        entries.append(table_record(t, jobs if journals else None, runners_dir))
     return {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
             "generated": _utc(datetime.datetime.now().timestamp()),
             "generated_by": f"snnbench {__version__} (snnbench.manifest.make_manifest)",
