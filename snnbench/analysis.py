@@ -293,7 +293,8 @@ def correlate_across(df_a: pd.DataFrame, df_b: pd.DataFrame, n_boot: int = 1000,
     Over the cells both frames trained (finite mean accuracy in both), for every target: Kendall
     tau-b and Spearman rho of a's value against b's with bootstrap intervals; the mean difference
     b - a (points) with its bootstrap interval; the sd across cells of that difference against the
-    sd that seed noise alone would give it (sqrt(seed_sd_a^2 / k_a + seed_sd_b^2 / k_b), k seeds);
+    sd that seed noise alone would give it (sqrt(noise_a^2 + noise_b^2): each frame's seed sd scaled
+    by sqrt(mean over the cells of 1/k), k a cell's number of seeds);
     and each frame's own noise ceiling (seed-vs-seed tau, the mean over seed pairs) on those cells.
     Returns {'n_common', 'rows': DataFrame (one row per target), 'ceiling_a', 'ceiling_b':
     noise_ceiling frames}. ConfigError when no cell is trained in both."""
@@ -329,12 +330,17 @@ def _mean_interval(values: np.ndarray, n_boot: int, confidence: float, seed: int
 
 
 def _seed_noise_of_mean(df: pd.DataFrame, metric: str, hashes) -> float:
-    """Seed noise (sd) of the mean over a frame's seeds of `metric`, on the given cells; NaN with one seed."""
+    """Seed noise (sd) of the mean over a frame's seeds of `metric` on the given cells: the seed sd
+    (from the cells with every seed) scaled by each cell's own number of seeds k, sqrt(mean 1/k).
+    NaN when no cell has two seeds."""
     seeds = seed_columns(df)
     rows = df[df["hash"].isin(hashes)]
     per_seed = np.column_stack([rows[f"{metric}_s{s}"].to_numpy(float) for s in seeds]) if seeds else np.empty((0, 0))
     spread = _spread_row(per_seed) if per_seed.size and per_seed.shape[1] > 1 else None
-    return spread["seed_sd"] / np.sqrt(per_seed.shape[1]) if spread else float("nan")
+    if spread is None or not np.isfinite(spread["seed_sd"]):
+        return float("nan")
+    k = np.isfinite(per_seed).sum(axis=1)
+    return float(spread["seed_sd"] * np.sqrt(np.mean(1.0 / k[k > 0])))
 
 
 def format_across(report: dict, name_a: str, name_b: str) -> str:
