@@ -30,5 +30,5 @@ if [ "$stage" = scores ] || [ "$stage" = all ]; then
   done
 fi
 if [ "$stage" = table ] || [ "$stage" = all ]; then
-  python3 runners/write_tables.py --only bw   # tables/digits-bw.h5
+  python3 runners/write_tables.py --only bw --bw-score-all   # tables/digits-bw.h5
 fi

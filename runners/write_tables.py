@@ -1,9 +1,9 @@
 """Write the shipped tables from the journals without running any job (after the builds were stopped),
 through the builder's own atomic writer, then regenerate tables/MANIFEST.json.
 
-digits-bw.h5 holds the bw scores of the authors' graph (tables/digits-authors.journal.sqlite) and the
+Both tables hold the scores of the authors' graph (tables/digits-authors.journal.sqlite) and the
 training runs of the first graph (tables/digits.journal.sqlite); the first time (a table of the first
-graph only) it is converted to that.
+graph only) a table is converted to that.
 
     python runners/write_tables.py                 # digits-fw with every fw cell's scores, digits-bw as sampled
     python runners/write_tables.py --bw-score-all  # once every bw cell is scored too
@@ -25,22 +25,18 @@ def main() -> int:
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from snnbench.build import spec_from_table, write_table_from_journal
-    journal = ROOT / "tables" / "digits.journal.sqlite"
-    authors_journal = ROOT / "tables" / "digits-authors.journal.sqlite"
-    for name, score_all, script in (("digits-fw.h5", not a.fw_sample_scores_only, "runners/digits-fw.sh"),
+    journal = ROOT / "tables" / "digits.journal.sqlite"  # the first graph's: the training runs
+    authors_journal = ROOT / "tables" / "digits-authors.journal.sqlite"  # the authors' graph: the scores
+    for name, score_all, script in (("digits-fw.h5", not a.fw_sample_scores_only, "runners/digits-fw.sh table"),
                                     ("digits-bw.h5", a.bw_score_all, "runners/digits-bw.sh table")):
         if a.only and name != f"digits-{a.only}.h5":
             continue
         path = ROOT / "tables" / name
-        spec = spec_from_table(path, journal=journal if name == "digits-fw.h5" else None)
-        if name == "digits-bw.h5" and spec.train_protocol is None:  # re-score under the authors' graph
-            spec = dataclasses.replace(spec, protocol=spec.protocol.with_(graph="authors"), journal=authors_journal,
-                                       train_protocol=spec.protocol, train_journal=journal)
-        elif name == "digits-bw.h5":
-            spec = dataclasses.replace(spec, journal=authors_journal, train_journal=journal)
-        spec = dataclasses.replace(spec, out=path, score_all=score_all)
-        complete = write_table_from_journal(spec, path, journal=journal,
-                                            command=f"{script}{'' if score_all else ' train'} (written by runners/write_tables.py)")
+        spec = spec_from_table(path)
+        if spec.train_protocol is None:  # a table of the first graph only: re-scored under the authors' graph
+            spec = dataclasses.replace(spec, protocol=spec.protocol.with_(graph="authors"), train_protocol=spec.protocol)
+        spec = dataclasses.replace(spec, out=path, score_all=score_all, journal=authors_journal, train_journal=journal)
+        complete = write_table_from_journal(spec, path, command=f"{script} (written by runners/write_tables.py)")
         print(f"{name}: written, {'complete' if complete else 'partial (jobs missing: resume with ' + script + ')'}")
     return 0
 

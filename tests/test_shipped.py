@@ -129,7 +129,7 @@ def test_a_cpu_trained_cell_retrains_to_exactly_its_recorded_numbers():
     shipped("digits-fw.h5")
     path, cell_hash, seed = _cheapest_cpu_run()
     with snnbench.open(path) as bench:
-        protocol_json = bench.metadata["protocol_json"]
+        protocol_json = bench.train_protocol.to_json()  # the training runs' own (a re-scored table keeps them)
         rec = bench.query(cell_hash, seed=seed)
         trow = int(bench._train_row[bench.row(cell_hash)])
         k = bench.seeds.index(seed)
@@ -143,7 +143,7 @@ def test_a_cpu_trained_cell_retrains_to_exactly_its_recorded_numbers():
         result = run_job("train", cell_hash, protocol_json, seed, device="cpu")
     finally:
         torch.set_num_threads(threads)
-    assert result["threads"] == 1 and result["protocol_hash"] == bench.metadata["protocol_hash"]
+    assert result["threads"] == 1 and result["protocol_hash"] == bench.train_protocol.hash
     assert not result["diverged"] and result["epochs_run"] == rec["epochs"]
     assert result["n_params"] == stored_n_params
     for key in ("valid_acc", "test_acc", "firing_rate", "sops", "energy_pj"):
