@@ -222,3 +222,14 @@ def test_a_table_keeps_training_runs_of_another_graph_and_says_so(small_fw_table
         dataclasses.replace(spec, train_protocol=kept.protocol.with_(epochs=3)).validate()
     with pytest.raises(ConfigError, match="not built"):
         Build(spec, progress=False).run()
+
+
+def test_a_forward_cell_trains_to_the_same_record_under_both_graphs():
+    from snnbench.data import load_dataset
+    from snnbench.train import train_cell
+    data = load_dataset("digits")
+    records = [train_cell(Cell.from_text("0303 0030 0003 0000"),
+                          get_protocol("digits-cpu", epochs=1, width=4, batch_size=64, graph=graph), 0, data).to_dict()
+               for graph in ("authors", "skip-idle")]
+    for key in ("valid_acc", "test_acc", "train_loss", "firing_rate", "n_params"):
+        assert records[0][key] == records[1][key], key
