@@ -271,10 +271,20 @@ def test_a_table_written_from_a_live_journal_equals_the_builds_own(small_fw_tabl
     assert run_cli("verify", out).exit_code == 0
 
 
+def _as_written_by_the_runner(source, table):
+    """A copy of a table whose recorded build command is the shipped tables' run spec (the manifest
+    names the runner a table's command names)."""
+    shutil.copy(source, table)
+    with h5py.File(table, "r+") as f:
+        build = json.loads(f.attrs["build"])
+        build["command"] = "runners/digits.sh fw table (written by runners/write_tables.py)"
+        f.attrs["build"] = json.dumps(build, sort_keys=True)
+    return table
+
+
 def test_make_manifest_records_the_tables_and_their_build_cost(small_fw_table, tmp_path):
     from snnbench.manifest import check_table, make_manifest, read_manifest, sha256_file, write_manifest
-    table = tmp_path / "digits-fw.h5"
-    shutil.copy(small_fw_table, table)
+    table = _as_written_by_the_runner(small_fw_table, tmp_path / "digits-fw.h5")
     journal = Path(str(small_fw_table) + ".journal.sqlite")
     path = write_manifest(make_manifest([table], journal=journal, runners_dir=ROOT / "runners"), tmp_path / "MANIFEST.json")
     entry = read_manifest(path)["tables"][0]
@@ -284,7 +294,7 @@ def test_make_manifest_records_the_tables_and_their_build_cost(small_fw_table, t
     for key in ("space", "protocol_name", "protocol_hash", "n_cells", "n_trained", "n_train_runs", "n_score_runs",
                 "seeds", "created", "snnbench_version"):
         assert entry[key] == m[key], key
-    assert entry["runner"] == "runners/digits-fw.sh" and entry["build_command"] == m["build"]["command"]
+    assert entry["runner"] == "runners/digits.sh" and entry["build_command"] == m["build"]["command"]
     con = sqlite3.connect(str(journal))
     rows = [json.loads(r) for (r,) in con.execute("SELECT result FROM jobs")]
     con.close()
@@ -297,8 +307,7 @@ def test_make_manifest_records_the_tables_and_their_build_cost(small_fw_table, t
 
 
 def test_make_manifest_runner_writes_the_manifest_the_command_writes(small_fw_table, tmp_path):
-    table = tmp_path / "digits-fw.h5"
-    shutil.copy(small_fw_table, table)
+    table = _as_written_by_the_runner(small_fw_table, tmp_path / "digits-fw.h5")
     journal = Path(str(small_fw_table) + ".journal.sqlite")
     runner = subprocess.run([sys.executable, str(ROOT / "runners" / "make_manifest.py"), "--tables-dir", str(tmp_path),
                              "--tables", "digits-fw.h5", "--journal", str(journal)], capture_output=True, text=True)
@@ -306,7 +315,7 @@ def test_make_manifest_runner_writes_the_manifest_the_command_writes(small_fw_ta
     assert runner.stdout.splitlines()[0].startswith("digits-fw.h5: sha256 ")
     from snnbench.manifest import read_manifest
     written = read_manifest(tmp_path / "MANIFEST.json")["tables"][0]
-    assert written["file"] == "digits-fw.h5" and written["runner"] == "runners/digits-fw.sh"
+    assert written["file"] == "digits-fw.h5" and written["runner"] == "runners/digits.sh"
     assert run_cli("verify", str(table)).exit_code == 0
     missing = subprocess.run([sys.executable, str(ROOT / "runners" / "make_manifest.py"), "--tables-dir",
                               str(tmp_path / "nowhere")], capture_output=True, text=True)
