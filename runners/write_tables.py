@@ -29,7 +29,7 @@ def main() -> int:
         path = ROOT / "tables" / name
         spec = spec_from_table(path, journal=journal)
         spec = dataclasses.replace(spec, out=path, score_all=score_all)
-        complete = write_table_from_journal(spec, path, journal=journal,
+        complete = write_table_from_journal(spec, path, journal=journal, force=True,
                                             command=f"{script}{'' if score_all else ' train'} (written by runners/write_tables.py)")
         print(f"{name}: written, {'complete' if complete else 'partial (jobs missing: resume with ' + script + ')'}")
     return 0
