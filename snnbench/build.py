@@ -919,11 +919,13 @@ def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> 
 
 
 def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
-    """The spec of `spec` added to the table at spec.out: the cells of both, trained and scored with
-    the same seeds (which must be the table's). Every result of the table must be in the journal
-    (`done_jobs`), else they would be lost: JournalError then."""
+    """The spec of `spec` added to the table at spec.out: the cells of both, scored with the same
+    scoring seeds and trained with the same training seeds (a scores-only build adds scored cells to
+    a trained table). Every result of the table must be in the journal (`done_jobs`), else they would
+    be lost: JournalError then."""
     old = spec_from_table(spec.out, journal=spec.journal_path)
-    if old.training_seeds != spec.training_seeds or old.score_seeds != spec.score_seeds:
+    both_train = not spec.scores_only and not old.scores_only
+    if old.score_seeds != spec.score_seeds or (both_train and old.training_seeds != spec.training_seeds):
         raise ConfigError(f"--extend adds cells with the table's seeds: it has training seeds "
                           f"{', '.join(map(str, old.training_seeds)) or 'none'} and scoring seeds "
                           f"{', '.join(map(str, old.score_seeds))}")
@@ -934,7 +936,9 @@ def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
     trained = set() if spec.scores_only else set(spec.selected_cells())
     trained |= set() if old.scores_only else set(old.selected_cells())
     scored = set(spec.score_cells()) | set(old.score_cells())
+    seeds = old.training_seeds if spec.scores_only else spec.training_seeds
     return replace(spec, sample=None, all_cells=False, score_sample=None, score_all=False,
+                   scores_only=not trained, seeds=seeds or spec.seeds,
                    cells=tuple(sorted(trained or scored)), scored_cells=tuple(sorted(scored)))
 
 
