@@ -241,25 +241,31 @@ def temporary_path(path) -> Path:
 def write_table(path, columns: dict, attrs: dict) -> Path:
     """Write a table atomically: into PATH.tmp, fsync, then rename over PATH. A reader sees the old
     file or the new one, never a half-written one. On failure (a full or read-only disk) PATH is
-    unchanged, the temporary file is removed and a StorageError says why. Returns the path."""
+    unchanged, the temporary file is removed and a StorageError says why. Returns the path.
+
+    HDF5 builds the file in memory (its 'core' driver) and plain file writes put it on disk: a disk
+    that fails in the middle of an HDF5 write leaves HDF5 with a file it can neither flush nor close,
+    and a process that goes on using h5py after that may crash."""
     path = Path(path)
     tmp = temporary_path(path)
     make_parent(path, "--out")
     try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            for name, array in columns.items():
-                array = np.asarray(array)
-                options = _COMPRESSION if array.size > 0 else {}
-                f.create_dataset(name, data=array, **options)
-                if name == "cells/space":
-                    _pause_for_fault_test()
-        _fsync_path(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise storage_error(exc, path, "cannot write the table") from None
+    try:
+        try:
+            image = _table_image(tmp.name, columns, attrs)
+            view = memoryview(image)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # h5py reports a failed write as either
+    except OSError as exc:
         remove_quietly(tmp)
-        raise storage_error(_as_os_error(exc), path, "cannot write the table") from None
+        raise storage_error(exc, path, "cannot write the table") from None
     except BaseException:
         remove_quietly(tmp)
         raise
@@ -270,16 +276,19 @@ def write_table(path, columns: dict, attrs: dict) -> Path:
     return path
 
 
-def _as_os_error(exc: BaseException) -> OSError:
-    """An OSError for an h5py failure: HDF5 buries errno in its message ('errno = 28, error message =
-    ...'); take the system's own wording when it is there."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc
-    found = re.search(r"errno = (\d+)", str(exc))
-    if found:
-        number = int(found.group(1))
-        return OSError(number, os.strerror(number))
-    return OSError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+def _table_image(name: str, columns: dict, attrs: dict) -> bytes:
+    """The bytes of an HDF5 table file holding columns and attrs, built in memory."""
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        for column, array in columns.items():
+            array = np.asarray(array)
+            options = _COMPRESSION if array.size > 0 else {}
+            f.create_dataset(column, data=array, **options)
+            if column == "cells/space":
+                _pause_for_fault_test()
+        f.flush()
+        return f.id.get_file_image()
 
 
 # ----------------------------------------------------------------------------- opening
