@@ -108,11 +108,10 @@ class BuildSpec:
         if (self.sample is not None) + self.all_cells + (self.cells is not None) != 1:
             raise ConfigError("choose the cells: give one of --sample N, --all or --cells FILE")
         seed_value(self.sample_seed, "--sample-seed")
-        size = len(space_hashes(self.space))
         for option, value in (("--sample", self.sample), ("--score-sample", self.score_sample)):
-            if value is not None and whole_number(value, option) > size:
-                raise ConfigError(f"{option} {value} is more than the {size} cells of the {self.space} space "
-                                  f"(use --all for every cell)")
+            if value is not None and whole_number(value, option) > len(space_hashes(self.space)):
+                raise ConfigError(f"{option} {value} is more than the {len(space_hashes(self.space))} cells of "
+                                  f"the {self.space} space (use --all for every cell)")
         if self.cells is not None:
             if not self.cells:
                 raise ConfigError("the cell list is empty")
@@ -454,7 +453,11 @@ class RayExecutor:
 
     def close(self) -> None:
         for ref in self._refs:
-            self.ray.cancel(ref, force=True)
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # a task that finished meanwhile cannot be cancelled: nothing to do
+                pass
+        self._refs.clear()
 
 
 def make_executor(executor: str = "local", workers: int = 1, address=None, data_dir=None, device=None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import tempfile
