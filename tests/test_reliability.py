@@ -358,6 +358,31 @@ def test_a_second_build_onto_the_same_out_is_refused_while_the_first_runs(tmp_pa
         holder.wait()
 
 
+def test_two_real_builds_with_one_out_never_collide(tmp_path):
+    """The review's recipe: build A paused inside its table write, build B started with the same
+    --out. Before: B crashed on A's OUT.tmp (BlockingIOError traceback). Now B is refused in one line
+    without touching anything, and runs once A is gone."""
+    out, marker = tmp_path / "same.h5", tmp_path / "paused"
+    options = ["--sample", "2", "--seeds", "0", "--scores-only", "--checkpoint-jobs", "1"]
+    a = subprocess.Popen(build_command(out, *options), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=environment(SNNBENCH_FAULT_PAUSE_WRITE=str(marker)))
+    try:
+        wait_for(marker.exists, "build A inside its first table write", a)
+        journal_before = Path(str(out) + ".journal.sqlite").read_bytes()
+        result = cli("build", "--space", "fw", "--dataset", "digits", *TINY_OPTIONS, "--quiet", *options,
+                     "--out", out)
+        assert_one_line_error(result, "another build", str(out))
+        assert Path(str(out) + ".journal.sqlite").read_bytes() == journal_before
+    finally:
+        a.kill()
+        a.wait()
+        a.stdout.close()
+        a.stderr.close()
+    assert cli("build", "--space", "fw", "--dataset", "digits", *TINY_OPTIONS, "--quiet", *options,
+               "--out", out).exit_code == 0
+    assert verify_table(out) == [] and not Path(str(out) + ".lock").exists()
+
+
 def test_the_output_lock_is_released_and_removed(tmp_path):
     from snnbench.files import output_lock
     out = tmp_path / "t.h5"
