@@ -522,8 +522,8 @@ def _check_journal(conn: sqlite3.Connection, path: Path, protocol: Protocol) -> 
     """Refuse (reading only) a file that is not our journal, or a journal of another protocol."""
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError:
-        raise ConfigError(f"{path} exists and is not an snnbench journal (not SQLite); "
+    except sqlite3.DatabaseError as exc:  # not SQLite at all, or an SQLite file too damaged to read
+        raise ConfigError(f"{path} exists and is not an snnbench journal (SQLite: {exc}); "
                           "choose another --journal or --out") from None
     if not tables:
         return

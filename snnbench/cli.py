@@ -393,6 +393,12 @@ def manifest_cmd(tables, journal, runners_dir, out):
     out = out or first.parent / MANIFEST_NAME
     check_output_file(out, "--out")
     refuse_overwriting_inputs([out], [*tables, journal], "--out")
+    from .table import verify_table
+    for table in tables:  # a manifest vouches for its tables: never for a damaged one
+        problems = verify_table(table)
+        if problems:
+            raise ConfigError(f"{table} fails verify ({len(problems)} problem(s), first: {problems[0]}): "
+                              f"see snnbench verify {table}")
     if runners_dir is None and (first.parent.parent / "runners").is_dir():
         runners_dir = first.parent.parent / "runners"
     manifest = make_manifest(tables, journal=journal, runners_dir=runners_dir)

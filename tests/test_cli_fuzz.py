@@ -61,6 +61,12 @@ def fx(tmp_path_factory):
         n = len(f["cells/hash"])
         del f["cells/hash"]
         f["cells/hash"] = np.arange(n, dtype=np.int64)
+    chunk = _table_copy(d, "chunk.h5")  # one damaged gzip chunk in train/test_acc
+    with h5py.File(chunk, "r") as f:
+        info = f["train/test_acc"].id.get_chunk_info(0)
+    data = bytearray(chunk.read_bytes())
+    data[info.byte_offset + info.size // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
     (d / "one.jsonl").write_text("1\n")
     (d / "notes.txt").write_text("notes\n")
     with snnbench.open(FW_TABLE) as bench:
@@ -144,6 +150,9 @@ def _cases():
                                         "--out", "{d}/t.json"], "t.json"),
         ("surrogate.fit_bad_scores", ["surrogate", "fit", "{d}/t.h5", "--with-scores", "bogus", "--out", "{d}/s.json"], "bogus"),
         ("manifest.out_is_input", ["manifest", "{d}/t.h5", "--out", "{d}/t.h5"], "t.h5"),
+        ("manifest.damaged_table", ["manifest", "{d}/chunk.h5", "--out", "{d}/M.json"], "fails verify"),
+        ("manifest.journal_is_table", ["manifest", "{d}/t.h5", "--journal", "{d}/t.h5", "--out", "{d}/M.json"],
+         "journal"),
         ("search.budget_nan", ["search", "{d}/t.h5", "--budget-hours", "nan", "--algo", "rs", "--runs", "1"], "--budget-hours"),
         ("search.budget_inf", ["search", "{d}/t.h5", "--budget-hours", "inf", "--algo", "rs", "--runs", "1"], "--budget-hours"),
         ("search.plot_is_input", ["search", "{d}/t.h5", "--budget-hours", "0.1", "--algo", "rs", "--runs", "1",
