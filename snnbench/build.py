@@ -1002,7 +1002,8 @@ class Build:
                     if action == "extend":
                         spec = extended_spec(spec, journal.done_jobs())
                     self._jobs, self._cells = spec.jobs(), spec.score_cells()
-                    self._own_table = action in ("new", "resume", "extend")
+                    # with --force the old table stays until this build's first write replaces it
+                    self._own_table = action != "replace"
                     return self._run(spec, self._jobs, journal, executor)
                 except sqlite3.Error as exc:
                     raise journal_error(exc, journal.path) from None
@@ -1024,7 +1025,7 @@ class Build:
             counts = self._drive(spec, [j for j in jobs if j not in done_before], journal, executor, run_id, state)
         except BaseException:
             executor.close()  # first: no worker may start another job while the checkpoint is written
-            if self._wrote or (self._own_table and spec.out.exists()):
+            if self._wrote or self._own_table:
                 try:  # interrupted (Ctrl-C) or failed: leave a table of what the journal holds
                     self._write(spec, jobs, journal, complete=False)
                 except Exception:

@@ -55,6 +55,8 @@ class SnnbenchGroup(click.Group):
             where = f"{_command_path(ctx)} {sub}".strip()
             click.echo(f"error: {_one_line(exc.format_message())} (see {where} --help)", err=True)
             ctx.exit(2)
+        except BrokenPipeError:
+            raise  # `snnbench space --list | head`: click ends quietly
         except (OSError, sqlite3.Error) as exc:  # a disk or permission failure no layer below named
             click.echo(f"error: {_one_line(_environment_message(exc))}", err=True)
             ctx.exit(2)
