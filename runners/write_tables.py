@@ -9,7 +9,6 @@ graph only) a table is converted to that.
     python runners/write_tables.py --only fw       # one table (the other's build may still be running)
 """
 import argparse
-import os
 import dataclasses
 import sys
 from pathlib import Path
@@ -37,10 +36,9 @@ def main() -> int:
         if spec.train_protocol is None:  # a table of the first graph only: re-scored under the authors' graph
             spec = dataclasses.replace(spec, protocol=spec.protocol.with_(graph="authors"), train_protocol=spec.protocol)
         spec = dataclasses.replace(spec, out=path, score_all=score_all, journal=authors_journal, train_journal=journal)
-        # written beside it, then renamed over it: the first conversion replaces a table of another protocol
-        fresh = path.with_name(path.stem + ".rewrite.h5")
-        complete = write_table_from_journal(spec, fresh, command=f"{script} (written by runners/write_tables.py)")
-        os.replace(fresh, path)
+        # force: the first conversion replaces a table of another protocol (the maintainers' rewrite)
+        complete = write_table_from_journal(spec, path, force=True,
+                                            command=f"{script} (written by runners/write_tables.py)")
         print(f"{name}: written, {'complete' if complete else 'partial (jobs missing: resume with ' + script + ')'}")
     return 0
 

@@ -132,6 +132,8 @@ def bootstrap_interval(x, y, statistic, n_boot: int = 1000, confidence: float = 
                        seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of statistic(x, y) over resamples of the pairs (cells), seeded.
     Resamples on which the statistic is undefined (a constant side) are dropped."""
+    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):  # also refuses nan
+        raise ConfigError(f"confidence must be a number in (0, 1), got {confidence}")
     x, y = _paired(x, y)
     if len(x) < 3 or n_boot < 1:
         return float("nan"), float("nan")
@@ -526,24 +528,42 @@ def plot_accuracy_distribution(df: pd.DataFrame, out, targets=TARGETS) -> Path:
     return _save(fig, plt, out)
 
 
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
 def _save(fig, plt, out) -> Path:
+    """Write a figure to out (its format from the suffix); StorageError if the disk refuses, and no
+    partial file is left."""
+    from .files import make_parent, remove_quietly, storage_error
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        make_parent(out, "--plot")
+        fig.tight_layout()
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        remove_quietly(out)
+        raise storage_error(exc, out) from None
+    except ValueError as exc:  # a format matplotlib does not write
+        raise ConfigError(f"--plot {out}: {str(exc).splitlines()[0]}") from None
+    finally:
+        plt.close(fig)
     return out
 
 
-def plot_all(df: pd.DataFrame, out, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """The three figures of `snnbench correlate --plot`. `out` is a folder (files scores.png,
-    attributes.png, distribution.png inside) or a .png path (the scatter there, the two others
-    beside it as NAME_attributes.png and NAME_distribution.png). Returns the paths written."""
+def plot_paths(out) -> list[Path]:
+    """The files `snnbench correlate --plot out` writes: in a folder, scores.png, attributes.png and
+    distribution.png; for NAME.png, the scatter there and NAME_attributes.png, NAME_distribution.png
+    beside it."""
     out = Path(out)
     if out.suffix.lower() == ".png":
-        paths = [out, out.with_name(out.stem + "_attributes.png"), out.with_name(out.stem + "_distribution.png")]
-    else:
-        paths = [out / "scores.png", out / "attributes.png", out / "distribution.png"]
+        return [out, out.with_name(out.stem + "_attributes.png"), out.with_name(out.stem + "_distribution.png")]
+    return [out / "scores.png", out / "attributes.png", out / "distribution.png"]
+
+
+def plot_all(df: pd.DataFrame, out, n_boot: int = 1000, seed: int = 0) -> list[Path]:
+    """The three figures of `snnbench correlate --plot` (their paths: plot_paths(out)). Returns the
+    paths written."""
+    paths = plot_paths(out)
     if len(trained_rows(df)) == 0:
         raise ConfigError("the table has no trained cell: nothing to plot")
     return [plot_score_scatter(df, paths[0], n_boot=n_boot, seed=seed),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -29,7 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ConfigError, ProtocolMismatchError, TableFormatError
+from .errors import (ConfigError, JournalError, ProtocolMismatchError, SnnbenchError, StorageError,
+                     TableFormatError)
+from .files import check_path, output_lock, same_file, storage_error
+from .options import MAX_SEED, seed_value, whole_number
 from .protocols import Protocol
 from .space import Cell, check_space, space_hashes, uniform_sample_hashes
 
@@ -56,10 +60,10 @@ def _parse_seeds(seeds, what: str) -> tuple:
         try:
             seeds = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
-            raise ConfigError(f"{what} must be comma-separated integers such as 0,1,2, got {seeds!r}") from None
-    seeds = tuple(int(s) for s in seeds)
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{what} must be distinct non-negative integers, got {seeds}")
+            raise ConfigError(f"{what} must be comma-separated integers such as 0,1,2, got {seeds[:40]!r}") from None
+    seeds = tuple(whole_number(s, what) for s in seeds)
+    if any(not 0 <= s <= MAX_SEED for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{what} must be distinct integers in 0..2**63-1, got {', '.join(map(str, seeds))[:80]}")
     return seeds
 
 
@@ -88,10 +92,13 @@ class BuildSpec:
     # were made under train_protocol (the same protocol but for the graph), recorded in train_journal.
     train_protocol: Protocol | None = None
     train_journal: Path | None = None
+    scored_cells: tuple | None = None
 
     def __post_init__(self):
         if self.cells is not None:
             object.__setattr__(self, "cells", tuple(sorted({Cell.parse(c).hash for c in self.cells})))
+        if self.scored_cells is not None:
+            object.__setattr__(self, "scored_cells", tuple(sorted({Cell.parse(c).hash for c in self.scored_cells})))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "--seeds"))
         object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "--score-seeds"))
@@ -101,10 +108,16 @@ class BuildSpec:
             object.__setattr__(self, "train_journal", Path(self.train_journal))
 
     def validate(self) -> "BuildSpec":
+        """Check every setting without creating anything; returns self (ConfigError otherwise)."""
         check_space(self.space)
         self.protocol.validate()
         if (self.sample is not None) + self.all_cells + (self.cells is not None) != 1:
             raise ConfigError("choose the cells: give one of --sample N, --all or --cells FILE")
+        seed_value(self.sample_seed, "--sample-seed")
+        for option, value in (("--sample", self.sample), ("--score-sample", self.score_sample)):
+            if value is not None and whole_number(value, option) > len(space_hashes(self.space)):
+                raise ConfigError(f"{option} {value} is more than the {len(space_hashes(self.space))} cells of "
+                                  f"the {self.space} space (use --all for every cell)")
         if self.cells is not None:
             if not self.cells:
                 raise ConfigError("the cell list is empty")
@@ -119,10 +132,16 @@ class BuildSpec:
         if not self.scores_only and not self.seeds:
             raise ConfigError("give at least one training seed (--seeds 0,1) or --scores-only")
         if self.out.suffix != ".h5":
-            raise ConfigError(f"--out must name an .h5 file, got {self.out}")
+            raise ConfigError(f"--out must name an .h5 file, got {str(self.out)[:200]}")
+        check_path(self.out, "--out")
+        check_path(self.journal_path, "--journal")
         if self.out.is_dir():
             raise ConfigError(f"--out {self.out} is a folder")
-        if self.journal_path.resolve() == self.out.resolve():
+        if self.out.exists() and not self.out.is_file():
+            raise ConfigError(f"--out {self.out} is not a regular file")
+        if self.journal_path.is_dir():
+            raise ConfigError(f"--journal {self.journal_path} is a folder")
+        if same_file(self.journal_path, self.out):
             raise ConfigError("the journal and the table must be different files")
         if self.train_protocol is not None:
             from .protocols import differs_only_in_graph
@@ -153,6 +172,8 @@ class BuildSpec:
         selected = self.selected_cells()
         if self.all_cells or self.score_all:
             return sorted(space_hashes(self.space))
+        if self.scored_cells is not None:
+            selected = sorted(set(selected) | set(self.scored_cells))
         if self.score_sample is None or self.score_sample <= len(selected):
             return selected
         chosen = set(selected)
@@ -181,6 +202,8 @@ class BuildSpec:
                   "scores_only": self.scores_only, "sampler": "space.uniform_sample_hashes"}
         if self.cells is not None:
             chosen["cells"] = list(self.cells)
+        if self.scored_cells is not None:
+            chosen["scored_cells"] = list(self.scored_cells)
         return chosen
 
 
@@ -209,9 +232,18 @@ def _kill_once_for_fault_test() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+class WorkerStopping(Exception):
+    """A worker process asked to stop (Ctrl-C reached it) refuses to start another job."""
+
+
+_stop_requested = threading.Event()
+
+
 def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir=None, device=None) -> dict:
     """What every executor runs for one job (in a worker): jobs.run_job plus the audit/test hooks."""
     from .jobs import run_job
+    if _stop_requested.is_set():
+        raise WorkerStopping("this worker was interrupted")
     _log_job_start(kind, cell_hash, seed)
     _kill_once_for_fault_test()
     return run_job(kind, cell_hash, protocol_json, seed, data_dir=data_dir, device=device)
@@ -223,7 +255,37 @@ def dataset_fingerprint(name: str, data_dir=None) -> str:
     return load_dataset(name, data_dir).fingerprint()
 
 
-def _init_single_thread_worker() -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when its driver ends, however it ends (kill -9 included): the
+    kernel's parent-death signal on Linux, and a thread that watches the parent's pid everywhere (a
+    worker whose parent died is re-parented, so its parent pid changes)."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the watcher thread alone
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="snnbench-parent-watch", daemon=True).start()
+
+
+def _init_single_thread_worker(parent_pid: int | None = None) -> None:
+    """Initialiser of a pool worker: one torch thread; no new job after Ctrl-C (the terminal sends
+    SIGINT to the whole process group; the driver decides what happens, the worker starts nothing
+    more); end with the driver."""
+    signal.signal(signal.SIGINT, lambda *_: _stop_requested.set())
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     import torch
     torch.set_num_threads(1)
 
@@ -278,7 +340,7 @@ class ProcessPoolExecutor:
 
     def _new_pool(self):
         return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_single_thread_worker)
+                                      initializer=_init_single_thread_worker, initargs=(os.getpid(),))
 
     def fingerprint(self, dataset: str) -> str:
         return dataset_fingerprint(dataset, self.data_dir)
@@ -302,6 +364,8 @@ class ProcessPoolExecutor:
                 out.append((job, future.result(), None))
             except cf.process.BrokenProcessPool:
                 broken.append((job, protocol_json))
+            except WorkerStopping:
+                raise KeyboardInterrupt from None
             except Exception as exc:
                 out.append((job, None, f"{type(exc).__name__}: {exc}"))
         if broken:
@@ -313,7 +377,7 @@ class ProcessPoolExecutor:
         for future, (job, protocol_json) in list(self._futures.items()):
             broken.append((job, protocol_json))
         self._futures.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stop_pool()
         self._pool = self._new_pool()
         failed = []
         for job, protocol_json in broken:
@@ -323,8 +387,25 @@ class ProcessPoolExecutor:
                 self.submit(job, protocol_json)
         return failed
 
-    def close(self) -> None:
+    def _stop_pool(self) -> None:
+        """Cancel the queued jobs and end the worker processes now: a job in flight is lost (the
+        journal never saw it), and no queued job starts after the build stopped."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            try:
+                process.kill()
+            except (OSError, ValueError, AttributeError):
+                pass
+        for process in processes:
+            try:
+                process.join(timeout=5)
+            except (OSError, ValueError, AssertionError, AttributeError):
+                pass
+
+    def close(self) -> None:
+        self._futures.clear()
+        self._stop_pool()
 
 
 class RayExecutor:
@@ -384,7 +465,11 @@ class RayExecutor:
 
     def close(self) -> None:
         for ref in self._refs:
-            self.ray.cancel(ref, force=True)
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # a task that finished meanwhile cannot be cancelled: nothing to do
+                pass
+        self._refs.clear()
 
 
 def make_executor(executor: str = "local", workers: int = 1, address=None, data_dir=None, device=None,
@@ -414,6 +499,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _pid_stopped(pid: int) -> bool:
+    """Whether a process is stopped (Ctrl-Z, SIGSTOP) or traced: paused, not dead (Linux /proc; False
+    where there is none)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("T", "t")
+
+
+_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
+
+
+def journal_error(exc: sqlite3.Error, path) -> SnnbenchError:
+    """SQLite's own error on a journal as a typed error of one line: StorageError when the disk or
+    the file system failed (full, read-only, I/O), JournalError otherwise."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if name.startswith(_STORAGE_ERRORS) or "disk" in message or "readonly" in message:
+        return StorageError(f"journal {path}: {message}")
+    return JournalError(f"journal {path}: {message}")
+
+
 def _protocol_difference(old_json: str, new: Protocol) -> str:
     old = json.loads(Protocol.from_json(old_json).to_json())
     new_d = json.loads(new.to_json())
@@ -426,8 +534,8 @@ def _check_journal(conn: sqlite3.Connection, path: Path, protocol: Protocol) -> 
     """Refuse (reading only) a file that is not our journal, or a journal of another protocol."""
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError:
-        raise ConfigError(f"{path} exists and is not an snnbench journal (not SQLite); "
+    except sqlite3.DatabaseError as exc:  # not SQLite at all, or an SQLite file too damaged to read
+        raise ConfigError(f"{path} exists and is not an snnbench journal (SQLite: {exc}); "
                           "choose another --journal or --out") from None
     if not tables:
         return
@@ -477,15 +585,37 @@ class Journal:
         existed = self.path.exists()
         if existed and self.path.is_dir():
             raise ConfigError(f"journal {self.path} is a folder")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = self._connect(self.path)
+        if not existed:
+            self._create_file()
+        try:
+            self.conn = self._connect(self.path)
+        except sqlite3.Error as exc:
+            raise journal_error(exc, self.path) from None
         try:
             if existed:
                 self._check_existing()
             self._create()
+        except sqlite3.Error as exc:
+            self.conn.close()
+            if not existed:
+                _remove_journal_files(self.path)
+            raise journal_error(exc, self.path) from None
         except BaseException:
             self.conn.close()
+            if not existed:
+                _remove_journal_files(self.path)
             raise
+
+    def _create_file(self) -> None:
+        """Create the (empty) journal file, so that a refusal of the file system names its real reason
+        (SQLite only says 'unable to open database file')."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise storage_error(exc, self.path, "cannot create the journal") from None
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -521,7 +651,7 @@ class Journal:
 
     def transaction(self, immediate: bool = False):
         """A transaction context; immediate takes the write lock at once (claims, records)."""
-        return _Transaction(self.conn, immediate)
+        return _Transaction(self.conn, immediate, self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -566,9 +696,12 @@ class Journal:
         if row is None or row[3] is not None:
             return False
         pid, host, heartbeat, _ = row
+        local = host == socket.gethostname()
         if time.time() - heartbeat > STALE_AFTER_S:
-            return False
-        if host != socket.gethostname():
+            # silent too long: dead or hung, unless it is a build on this host that is only paused
+            # (Ctrl-Z): it will resume and record the job it holds
+            return local and pid != os.getpid() and _pid_stopped(pid)
+        if not local:
             return True
         return pid != os.getpid() and _pid_alive(pid)  # our own pid in another run: a reused pid, dead
 
@@ -622,7 +755,7 @@ class Journal:
             self.conn.execute("UPDATE runs SET jobs_failed = jobs_failed + 1 WHERE run_id=?", (run_id,))
 
     def results(self, jobs) -> dict:
-        """{job: result dict} for the finished jobs among `jobs`."""
+        """{job: result dict} for the finished jobs among `jobs`; JournalError for a damaged row."""
         wanted = set(jobs)
         out = {}
         rows = self.conn.execute("SELECT kind, cell_hash, seed, result FROM jobs WHERE protocol_hash=?",
@@ -630,22 +763,70 @@ class Journal:
         for kind, cell_hash, seed, result in rows:
             job = Job(kind, cell_hash, int(seed))
             if job in wanted:
-                out[job] = json.loads(result)
+                out[job] = _checked_result(job, result, self.path)
         return out
 
 
-class _Transaction:
-    """BEGIN [IMMEDIATE] ... COMMIT, or ROLLBACK on an exception."""
+_RESULT_KEYS = {"score": ("hd", "sahd", "sahd_eq9", "firing_rate", "wall_time", "n_params"),
+                "train": ("valid_acc", "test_acc", "train_time", "firing_rate", "sops", "macs", "energy_pj",
+                          "epochs_run", "diverged", "n_params", "valid_acc_curve", "train_acc", "train_loss",
+                          "epoch_time")}
 
-    def __init__(self, conn, immediate: bool = False):
-        self.conn, self.immediate = conn, immediate
+
+def _checked_result(job: Job, text, path) -> dict:
+    """A journal row's result, parsed and checked for the keys a table needs."""
+    what = f"journal {path} is damaged: the result of {job.kind} {job.cell_hash} seed {job.seed}"
+    try:
+        result = json.loads(text)
+    except (TypeError, ValueError):
+        raise JournalError(f"{what} is not JSON") from None
+    if not isinstance(result, dict):
+        raise JournalError(f"{what} is not a JSON object")
+    missing = [k for k in _RESULT_KEYS.get(job.kind, ()) if k not in result]
+    if missing:
+        raise JournalError(f"{what} lacks {', '.join(missing)}")
+    return result
+
+
+def _remove_journal_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(str(path) + suffix)
+        except OSError:
+            pass
+
+
+class _Transaction:
+    """BEGIN [IMMEDIATE] ... COMMIT, or ROLLBACK on an exception. An SQLite error (a full disk, an I/O
+    error) leaves as a StorageError or JournalError carrying SQLite's own message: after such an
+    error SQLite may have rolled back already, and a second ROLLBACK would only say 'no transaction
+    is active'."""
+
+    def __init__(self, conn, immediate: bool = False, path=None):
+        self.conn, self.immediate, self.path = conn, immediate, path
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        except sqlite3.Error as exc:
+            raise journal_error(exc, self.path) from None
         return self.conn
 
-    def __exit__(self, exc_type, *_):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, _tb):
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return False
+            except sqlite3.Error as commit_error:
+                exc_type, exc = type(commit_error), commit_error
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error that brought us here is the one to report
+        if isinstance(exc, sqlite3.Error):
+            raise journal_error(exc, self.path) from None
+        return False
 
 
 class _Heartbeat(threading.Thread):
@@ -702,79 +883,168 @@ class BuildSummary:
         return text + f"; {self.elapsed:.1f} s ({rate:.2f} jobs/s); journal {self.journal}"
 
 
-def check_output(spec: BuildSpec) -> None:
-    """Refuse to overwrite a file that is not a table of this build's protocol and space."""
+def _same_selection(meta: dict, spec: BuildSpec) -> bool:
+    """Whether a table's metadata describes the build `spec` (the same cells, seeds and journal): a
+    rerun of that build, which may write over it."""
+    recorded = (meta.get("build") or {}).get("journal")
+    if not recorded:
+        return False
+    table_folder = spec.out.parent
+    if not any(same_file(candidate, spec.journal_path)
+               for candidate in (Path(recorded), table_folder / Path(recorded).name)):
+        return False
+    return (json.dumps(meta.get("selection"), sort_keys=True) == json.dumps(spec.selection(), sort_keys=True)
+            and list(meta.get("seeds", [])) == list(spec.training_seeds)
+            and list(meta.get("score_seeds", [])) == list(spec.score_seeds))
+
+
+def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> str:
+    """What a build may do with its output file. 'new': there is none; 'resume': it is this build's
+    own table (same journal, cells and seeds); 'replace' (force) or 'extend' (extend) as asked.
+    Anything else is refused: a file that is not a table, a table of another protocol or space, or
+    another build's table without --force / --extend."""
     from .table import Bench
     out = spec.out
+    if force and extend:
+        raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
     if not out.exists():
-        return
+        return "new"
     try:
         bench = Bench(out)
     except TableFormatError as exc:
         raise TableFormatError(f"refusing to overwrite {out}: {exc}; choose another --out") from None
     with bench:
         meta = bench.metadata
-    if meta["protocol_hash"] != spec.protocol.hash:
+    if meta["protocol_hash"] != spec.protocol.hash and not force:
         raise ProtocolMismatchError(f"{out} holds a table of protocol {meta['protocol_name']} {meta['protocol_hash']}, "
-                                    f"not {spec.protocol.name} {spec.protocol.hash}: choose another --out")
-    if meta["space"] != spec.space:
-        raise ConfigError(f"{out} holds a table of the {meta['space']} space, not {spec.space}: choose another --out")
+                                    f"not {spec.protocol.name} {spec.protocol.hash}: choose another --out "
+                                    "(or --force to replace it)")
+    if meta["space"] != spec.space and not force:
+        raise ConfigError(f"{out} holds a table of the {meta['space']} space, not {spec.space}: choose another --out "
+                          "(or --force to replace it)")
+    if _same_selection(meta, spec):
+        return "resume"
+    if force:
+        return "replace"
+    if extend:
+        return "extend"
+    raise ConfigError(f"{out} already holds another table ({meta['n_cells']} cells, {meta['n_trained']} trained, "
+                      f"{meta['n_train_runs']} training runs) that this build did not make: give --force to "
+                      f"replace it, --extend to add this build's cells to it, or choose another --out")
+
+
+def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
+    """The spec of `spec` added to the table at spec.out: the cells of both, scored with the same
+    scoring seeds and trained with the same training seeds (a scores-only build adds scored cells to
+    a trained table). Every result of the table must be in the journal (`done_jobs`), else they would
+    be lost: JournalError then."""
+    old = spec_from_table(spec.out, journal=spec.journal_path)
+    both_train = not spec.scores_only and not old.scores_only
+    if old.score_seeds != spec.score_seeds or (both_train and old.training_seeds != spec.training_seeds):
+        raise ConfigError(f"--extend adds cells with the table's seeds: it has training seeds "
+                          f"{', '.join(map(str, old.training_seeds)) or 'none'} and scoring seeds "
+                          f"{', '.join(map(str, old.score_seeds))}")
+    missing = [j for j in old.jobs() if j not in done_jobs]
+    if missing:
+        raise JournalError(f"journal {spec.journal_path} lacks {len(missing)} of the {len(old.jobs())} results of "
+                           f"{spec.out}: give the --journal that built it")
+    trained = set() if spec.scores_only else set(spec.selected_cells())
+    trained |= set() if old.scores_only else set(old.selected_cells())
+    scored = set(spec.score_cells()) | set(old.score_cells())
+    seeds = old.training_seeds if spec.scores_only else spec.training_seeds
+    return replace(spec, sample=None, all_cells=False, score_sample=None, score_all=False,
+                   scores_only=not trained, seeds=seeds or spec.seeds,
+                   cells=tuple(sorted(trained or scored)), scored_cells=tuple(sorted(scored)))
 
 
 class Build:
     """One build invocation: run the jobs of `spec` not yet in the journal, then write the table.
 
     checkpoint_jobs / checkpoint_seconds: rewrite the table after that many finished jobs or that
-    many seconds, whichever comes first (the final write happens in any case)."""
+    many seconds, whichever comes first (the final write happens in any case). An existing --out is
+    written only if it is this build's own table (a resume), or with force (replace it) or extend
+    (add this build's cells to it); an interrupt writes a checkpoint only over a table this build
+    made."""
 
     def __init__(self, spec: BuildSpec, executor: str = "local", workers: int = 1, address=None, device=None,
                  checkpoint_jobs: int = 500, checkpoint_seconds: float = 600.0, max_retries: int = 3,
-                 progress: bool = True, command: str | None = None):
+                 progress: bool = True, command: str | None = None, force: bool = False, extend: bool = False):
         self.spec = spec
         self.executor_name, self.workers, self.address, self.device = executor, workers, address, device
         self.checkpoint_jobs, self.checkpoint_seconds = checkpoint_jobs, checkpoint_seconds
         self.max_retries, self.progress = max_retries, progress
+        self.force, self.extend = force, extend
         self.command = command or "python API: snnbench.build.Build"
+
+    def check_settings(self) -> BuildSpec:
+        """Validate every option (ConfigError) before anything is created; returns the checked spec."""
+        spec = self.spec.validate()
+        if whole_number(self.checkpoint_jobs, "--checkpoint-jobs") < 1:
+            raise ConfigError(f"--checkpoint-jobs must be at least 1, got {self.checkpoint_jobs}")
+        if not (isinstance(self.checkpoint_seconds, (int, float)) and math.isfinite(self.checkpoint_seconds)
+                and self.checkpoint_seconds > 0):
+            raise ConfigError(f"--checkpoint-seconds must be a finite number above 0, got {self.checkpoint_seconds}")
+        if whole_number(self.max_retries, "--max-retries") < 0:
+            raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
+        if whole_number(self.workers, "--workers") < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if self.executor_name not in ("local", "ray"):
+            raise ConfigError(f"unknown executor {self.executor_name!r}: use local or ray")
+        if self.address is not None and self.executor_name != "ray":
+            raise ConfigError("--address is for --executor ray")
+        if self.force and self.extend:
+            raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
+        if self.executor_name == "local":
+            from .jobs import check_device
+            check_device(self.device)
+        return spec
 
     def run(self) -> BuildSummary:
         """Run the build to the end and write the final table; returns its summary."""
-        spec = self.spec.validate()
+        spec = self.check_settings()
         if spec.train_protocol is not None:
             raise ConfigError("a table that keeps training runs of another graph is written from its journals "
                               "(write_table_from_journal), not built")
-        if self.checkpoint_jobs < 1 or self.checkpoint_seconds <= 0:
-            raise ConfigError("checkpoint intervals must be positive")
-        check_output(spec)
-        jobs = spec.jobs()
-        self._cells = spec.score_cells()
-        journal = Journal(spec.journal_path, spec.protocol)
-        try:
+        with output_lock(spec.out):
+            action = check_output(spec, self.force, self.extend)
             executor = make_executor(self.executor_name, self.workers, self.address, spec.data_dir, self.device,
                                      self.max_retries)
             try:
-                journal.check_fingerprint(executor.fingerprint(spec.protocol.dataset))
-                return self._run(spec, jobs, journal, executor)
+                fingerprint = executor.fingerprint(spec.protocol.dataset)  # a missing dataset fails here
+                journal = Journal(spec.journal_path, spec.protocol)
+                try:
+                    journal.check_fingerprint(fingerprint)
+                    if action == "extend":
+                        spec = extended_spec(spec, journal.done_jobs())
+                    self._jobs, self._cells = spec.jobs(), spec.score_cells()
+                    # with --force the old table stays until this build's first write replaces it
+                    self._own_table = action != "replace"
+                    return self._run(spec, self._jobs, journal, executor)
+                except sqlite3.Error as exc:
+                    raise journal_error(exc, journal.path) from None
+                finally:
+                    journal.close()
             finally:
                 executor.close()
-        finally:
-            journal.close()
 
     def _run(self, spec, jobs, journal, executor) -> BuildSummary:
         t_start = time.perf_counter()
         run_id = journal.start_run(spec.out, executor.name, self.command)
         heartbeat = _Heartbeat(journal.path, run_id)
         heartbeat.start()
-        self._jobs = jobs
         done_before = journal.done_jobs() & set(jobs)
         state = _Progress(len(jobs), len(done_before), self.progress)
         self._last_write, self._since_write = time.monotonic(), 0
+        self._wrote = False
         try:
             counts = self._drive(spec, [j for j in jobs if j not in done_before], journal, executor, run_id, state)
         except BaseException:
-            try:  # interrupted (Ctrl-C) or failed: leave a table of what the journal holds
-                self._write(spec, jobs, journal, complete=False)
-            except Exception:
-                pass
+            executor.close()  # first: no worker may start another job while the checkpoint is written
+            if self._wrote or self._own_table:
+                try:  # interrupted (Ctrl-C) or failed: leave a table of what the journal holds
+                    self._write(spec, jobs, journal, complete=False)
+                except Exception:
+                    pass
             raise
         finally:
             state.close()
@@ -806,8 +1076,9 @@ class Build:
             if executor.in_flight:
                 for job, result, error in executor.wait(timeout=1.0):
                     if error is None:
-                        journal.record(job, result, run_id)
-                        counts["run"] += 1
+                        # False: another build recorded the job meanwhile (it took over the claim of
+                        # this one while it was paused): the journal keeps the first result
+                        counts["run" if journal.record(job, result, run_id) else "others"] += 1
                     else:
                         journal.record_failure(job, error, run_id)
                         counts["failed"] += 1
@@ -827,29 +1098,33 @@ class Build:
                 or time.monotonic() - self._last_write >= self.checkpoint_seconds):
             self._write(spec, self._jobs, journal, complete=False)
 
-    def write_from_journal(self, journal_path=None, dest=None, train_journal_path=None) -> bool:
+    def write_from_journal(self, journal_path=None, dest=None, force: bool = False, train_journal_path=None) -> bool:
         """Write the table of this build from a journal without running any job: the same columns,
         metadata and atomic write as a checkpoint or the end of a build. journal_path: the journal to
         read (default the spec's; pass a snapshot of a live one, see snapshot_journal). dest: where to
         write (default spec.out; the journal's runs are still those of spec.out). train_journal_path:
         the journal the training runs are read from when spec.train_protocol is set (default
-        spec.train_journal). Returns whether every job of the build is in the table (complete = 1)."""
+        spec.train_journal). Returns whether every job of the build is in the table (written with
+        complete = 1). An existing dest is replaced only if it is this build's table, or with force."""
         spec = self.spec.validate()
         dest = Path(dest) if dest is not None else spec.out
-        check_output(replace(spec, out=dest))
-        jobs = spec.jobs()
-        self._cells = spec.score_cells()
-        journal = Journal(journal_path if journal_path is not None else spec.journal_path, spec.protocol)
-        train_journal = None
-        try:
-            if spec.train_protocol is not None:
-                train_journal = Journal(train_journal_path or spec.train_journal, spec.train_protocol)
-            return self._write(spec, jobs, journal, complete=True, dest=dest, written_by="write_table_from_journal",
-                               train_journal=train_journal)
-        finally:
-            journal.close()
-            if train_journal is not None:
-                train_journal.close()
+        with output_lock(dest):
+            check_output(replace(spec, out=dest), force=force)
+            jobs = spec.jobs()
+            self._cells = spec.score_cells()
+            journal = Journal(journal_path if journal_path is not None else spec.journal_path, spec.protocol)
+            train_journal = None
+            try:
+                if spec.train_protocol is not None:
+                    train_journal = Journal(train_journal_path or spec.train_journal, spec.train_protocol)
+                return self._write(spec, jobs, journal, complete=True, dest=dest, written_by="write_table_from_journal",
+                                   train_journal=train_journal)
+            except sqlite3.Error as exc:
+                raise journal_error(exc, journal.path) from None
+            finally:
+                journal.close()
+                if train_journal is not None:
+                    train_journal.close()
 
     def _write(self, spec, jobs, journal, complete: bool, dest=None, written_by: str = "snnbench build",
                train_journal=None) -> bool:
@@ -882,9 +1157,8 @@ class Build:
                             complete=complete and all_done, selection=spec.selection(), build=build,
                             train_protocol=spec.train_protocol)
         dest = spec.out if dest is None else Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         write_table(dest, columns, attrs)
-        self._last_write, self._since_write = time.monotonic(), 0
+        self._last_write, self._since_write, self._wrote = time.monotonic(), 0, True
         return complete and all_done
 
 
@@ -960,7 +1234,7 @@ def spec_from_table(path, journal=None) -> BuildSpec:
     seeds = tuple(meta["seeds"]) if not sel.get("scores_only") else (0,)
     cells = sel.get("cells") if sel.get("mode") == "cells" else None
     return BuildSpec(meta["space"], protocol, out, sample=sel.get("sample") if sel.get("mode") == "sample" else None,
-                     cells=cells,
+                     cells=cells, scored_cells=sel.get("scored_cells"),
                      all_cells=sel.get("mode") == "all", sample_seed=int(sel.get("sample_seed") or 0), seeds=seeds,
                      score_seeds=tuple(meta["score_seeds"]), scores_only=bool(sel.get("scores_only")),
                      score_sample=score_sample if isinstance(score_sample, int) else None,
@@ -969,12 +1243,14 @@ def spec_from_table(path, journal=None) -> BuildSpec:
 
 
 def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapshot: bool = True,
-                             executor: str | None = None, workers: int | None = None, command: str | None = None) -> bool:
+                             executor: str | None = None, workers: int | None = None, command: str | None = None,
+                             force: bool = False) -> bool:
     """Write the table of `spec` from its journal (or `journal`) without running jobs, through the
     builder's own atomic writer, to dest (default spec.out). With snapshot (the default) the journal
     is first copied with snapshot_journal into a temporary file, so a journal that builds are writing
     is only read. executor / workers / command go into the table's build metadata (default: those of
-    the latest run of spec.out recorded in the journal). Returns whether every job is in the table."""
+    the latest run of spec.out recorded in the journal). force: replace a dest that is not this
+    build's table (same journal, cells and seeds). Returns whether every job is in the table."""
     import tempfile
     source = Path(journal) if journal is not None else spec.journal_path
     if not source.is_file():
@@ -1003,7 +1279,7 @@ def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapsh
             workers = _workers_of(command)
         build = Build(replace(spec, journal=source), executor=executor, workers=workers, command=command,
                       progress=False)
-        return build.write_from_journal(read_from, dest, train_journal_path=train_from)
+        return build.write_from_journal(read_from, dest, force=force, train_journal_path=train_from)
 
 
 def _workers_of(command: str) -> int:

@@ -3,6 +3,9 @@ one line on stderr and exit code 2 (click's own usage errors exit with 2 as well
 from __future__ import annotations
 
 import json
+import math
+import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -11,6 +14,31 @@ import click
 
 from .errors import ConfigError, SnnbenchError
 
+MAX_ERROR_LENGTH = 600  # characters of an error line; a message may quote an argument of any length
+
+
+def _one_line(text: str) -> str:
+    """A message as one line of bounded length (click's choice lists span several lines)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= MAX_ERROR_LENGTH else line[:MAX_ERROR_LENGTH - 3] + "..."
+
+
+def _command_path(ctx) -> str:
+    """'snnbench surrogate fit' for the command a context runs, whatever the program was called."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["snnbench", *reversed(names)])
+
+
+def _environment_message(exc: BaseException) -> str:
+    """One line for a failure of the environment that reached the CLI without a typed error."""
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return f"{where}{exc.strerror or exc}"
+    return f"SQLite: {exc}"
+
 
 # optional dependencies, by the module a command imports, and the extra that installs them
 _EXTRAS = {"torch": "build", "torchvision": "build", "spikingjelly": "build", "sklearn": "build",
@@ -18,13 +46,14 @@ _EXTRAS = {"torch": "build", "torchvision": "build", "spikingjelly": "build", "s
 
 
 class SnnbenchGroup(click.Group):
-    """A click group that turns snnbench's typed errors into one line and exit code 2."""
+    """A click group that turns snnbench's typed errors, and any failure of the file system, into one
+    line and exit code 2."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except SnnbenchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_one_line(exc)}", err=True)
             ctx.exit(2)
         except ModuleNotFoundError as exc:  # an optional dependency this command needs is not installed
             extra = _EXTRAS.get((exc.name or "").split(".")[0])
@@ -34,9 +63,32 @@ class SnnbenchGroup(click.Group):
                        f"pip install 'snnbench[{extra}]'", err=True)
             ctx.exit(2)
         except click.UsageError as exc:  # a bad option of a command: one line too, not the usage text
-            click.echo(f"error: {exc.format_message()} (see snnbench {ctx.invoked_subcommand or ''} --help)",
-                       err=True)
+            sub = ctx.invoked_subcommand or ""
+            where = f"{_command_path(ctx)} {sub}".strip()
+            click.echo(f"error: {_one_line(exc.format_message())} (see {where} --help)", err=True)
             ctx.exit(2)
+        except BrokenPipeError:
+            raise  # `snnbench space --list | head`: click ends quietly
+        except (OSError, sqlite3.Error) as exc:  # a disk or permission failure no layer below named
+            click.echo(f"error: {_one_line(_environment_message(exc))}", err=True)
+            ctx.exit(2)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option in a range that is also finite: nan passes every comparison of a plain range,
+    and inf makes a budget endless."""
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _seed_option(value, option):
+    from .options import seed_value
+    return seed_value(value, option)
 
 
 @click.group(cls=SnnbenchGroup)
@@ -81,7 +133,7 @@ def show_cmd(cell):
 @click.option("--graph", type=click.Choice(["authors", "skip-idle"]), default=None, help="Which edge modules a backward cell runs (default: the protocol's, 'authors' = the SNASNet authors' graph; 'skip-idle' = the shipped digits tables' first graph).")
 @click.option("--batch", type=int, default=None, help="Scoring mini-batch size (>= 2).")
 @click.option("--repeat", type=int, default=None, help="Number of mini-batches averaged.")
-@click.option("--limit", type=int, default=None, help="Score the first N unique cells of the space.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Score the first N unique cells of the space.")
 @click.option("--all", "all_cells", is_flag=True, help="Score every unique cell of the space.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation and batch seed.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSONL file the scores are appended to (resumable).")
@@ -94,11 +146,21 @@ def show_cmd(cell):
 def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timesteps, graph, batch, repeat, limit,
               all_cells, seed, out, device, shard, first_file, skip_journal):
     """Score one CELL and print HD and SAHD, or score many cells of --space into --out."""
+    from .files import check_output_file, refuse_overwriting_inputs
+    from .jobs import check_device
     from .scorer import ScoreRun, parse_shard, score_one, scored_in_journal
     from .space import read_cell_list
     from .protocols import default_protocol, get_protocol
-    protocol = get_protocol(protocol_name or default_protocol(dataset), dataset=dataset, width=width,
+    named = get_protocol(protocol_name or default_protocol(dataset))
+    if named.dataset != dataset:  # a network sized for one dataset scored on another's images
+        raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
+    protocol = get_protocol(named.name, dataset=dataset, width=width,
                             timesteps=timesteps, graph=graph, score_batch=batch, score_repeat=repeat)
+    seed = _seed_option(seed, "--seed")
+    check_device(device)
+    if out is not None:
+        check_output_file(out, "--out")
+        refuse_overwriting_inputs([out], [first_file, skip_journal], "--out")
     if cell is not None:
         r = score_one(cell, protocol, seed, data_dir, device)
         click.echo(f"cell      {r['cell_hash']}\nHD        {r['hd']:.4f}\nSAHD      {r['sahd']:.4f}\n"
@@ -134,22 +196,25 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--width", type=int, default=None, help="Override the protocol's width C.")
 @click.option("--timesteps", type=int, default=None, help="Override the protocol's timesteps T.")
 @click.option("--graph", type=click.Choice(["authors", "skip-idle"]), default=None, help="Which edge modules a backward cell runs (default: the protocol's, 'authors' = the SNASNet authors' graph; 'skip-idle' = the shipped digits tables' first graph).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local executor: N single-thread worker processes (1: in this process).")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Local executor: N single-thread worker processes (1: in this process).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where jobs run.")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray; default: start a local Ray).")
 @click.option("--journal", type=click.Path(dir_okay=False), default=None, help="Journal file (default: OUT.journal.sqlite); builds of one protocol may share it.")
 @click.option("--data-dir", default=None, help="Folder holding the dataset files (or $SNNBENCH_DATA_DIR).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
-@click.option("--checkpoint-jobs", type=int, default=500, show_default=True, help="Rewrite the table after this many finished jobs.")
-@click.option("--checkpoint-seconds", type=float, default=600.0, show_default=True, help="... or after this many seconds.")
-@click.option("--max-retries", type=int, default=3, show_default=True, help="Runs of a job again when its worker dies.")
+@click.option("--checkpoint-jobs", type=click.IntRange(1), default=500, show_default=True, help="Rewrite the table after this many finished jobs.")
+@click.option("--checkpoint-seconds", type=FiniteFloat(min=0, min_open=True), default=600.0, show_default=True, help="... or after this many seconds.")
+@click.option("--max-retries", type=click.IntRange(0), default=3, show_default=True, help="Runs of a job again when its worker dies.")
+@click.option("--force", is_flag=True, help="Replace an existing --out table that another build made.")
+@click.option("--extend", is_flag=True, help="Add this build's cells to an existing --out table (same protocol, seeds and journal).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
 def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
               score_all, scores_only, epochs, width, timesteps, graph, workers, executor, address, journal, data_dir, device,
-              checkpoint_jobs, checkpoint_seconds, max_retries, quiet, out):
+              checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet, out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
-    command after an interruption)."""
+    command after an interruption). An existing --out is written over only when it is this build's
+    own table (the same command and journal), or with --force / --extend."""
     import shlex
     from .build import Build, BuildSpec
     from .protocols import default_protocol, get_protocol
@@ -163,14 +228,24 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
                      score_all=score_all, journal=journal, data_dir=data_dir)
     command = "snnbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = Build(spec, executor=executor, workers=workers, address=address, device=device,
-                    checkpoint_jobs=checkpoint_jobs, checkpoint_seconds=checkpoint_seconds, max_retries=max_retries,
-                    progress=not quiet, command=command).run()
+    # a scheduler's time limit or `kill PID` (SIGTERM) stops the build as Ctrl-C does: workers ended,
+    # a checkpoint of its own table written, the output lock released
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        summary = Build(spec, executor=executor, workers=workers, address=address, device=device,
+                        checkpoint_jobs=checkpoint_jobs, checkpoint_seconds=checkpoint_seconds, max_retries=max_retries,
+                        progress=not quiet, command=command, force=force, extend=extend).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     click.echo(summary.line())
     for line in summary.failures[:10]:
         click.echo(f"  failed: {line}", err=True)
     if summary.jobs_failed:
         sys.exit(1)
+
+
+def _raise_keyboard_interrupt(*_):
+    raise KeyboardInterrupt
 
 
 # ----------------------------------------------------------------------------- query, info, verify
@@ -275,11 +350,13 @@ def info_cmd(table_path):
 @click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
               help="Check FILE against this manifest (default: the MANIFEST.json beside FILE, if it lists FILE).")
-def verify_cmd(table_path, manifest_path):
+@click.option("--quick", is_flag=True, help="Skip the full read of every dataset and the whole-column rules (the fast check).")
+def verify_cmd(table_path, manifest_path, quick):
     """Check a table's schema and internal consistency, and a shipped table against its MANIFEST.json
-    (SHA-256, protocol, counts). Without FILE, check every shipped table. Exit 0: sound; 1:
-    inconsistent or not the file the manifest lists (each problem printed); 2: not a readable table
-    (or a damaged manifest)."""
+    (SHA-256, protocol, counts). Every dataset is read in full (a damaged chunk anywhere is found)
+    unless --quick. Without FILE, check every shipped table. Exit 0: sound; 1: inconsistent, damaged
+    data or not the file the manifest lists (each problem printed); 2: not a readable table (or a
+    damaged manifest)."""
     if table_path is None:
         from .shipped import shipped_tables
         paths = shipped_tables(required=True)
@@ -287,16 +364,16 @@ def verify_cmd(table_path, manifest_path):
         paths = [table_path]
     failed = False
     for path in paths:
-        failed |= not _verify_one(str(path), manifest_path)
+        failed |= not _verify_one(str(path), manifest_path, quick)
     if failed:
         sys.exit(1)
 
 
-def _verify_one(table_path: str, manifest_path) -> bool:
+def _verify_one(table_path: str, manifest_path, quick: bool = False) -> bool:
     from .manifest import check_table
     from .table import open_table, verify_table
     from pathlib import Path
-    problems = verify_table(table_path)
+    problems = verify_table(table_path, quick=quick)
     entry, manifest_problems = check_table(table_path, manifest_path)
     if manifest_path is not None and entry is None:
         manifest_problems = [f"{Path(table_path).name} is not listed in {manifest_path}"]
@@ -324,12 +401,22 @@ def _verify_one(table_path: str, manifest_path) -> bool:
 def manifest_cmd(tables, journal, runners_dir, out):
     """(Maintainers) Write the MANIFEST.json of shipped tables, in the order queries try them."""
     from pathlib import Path
+    from .files import check_output_file, refuse_overwriting_inputs
     from .manifest import MANIFEST_NAME, describe, make_manifest, write_manifest
     first = Path(tables[0]).resolve()
+    out = out or first.parent / MANIFEST_NAME
+    check_output_file(out, "--out")
+    refuse_overwriting_inputs([out], [*tables, *journal], "--out")
+    from .table import verify_table
+    for table in tables:  # a manifest vouches for its tables: never for a damaged one
+        problems = verify_table(table)
+        if problems:
+            raise ConfigError(f"{table} fails verify ({len(problems)} problem(s), first: {problems[0]}): "
+                              f"see snnbench verify {table}")
     if runners_dir is None and (first.parent.parent / "runners").is_dir():
         runners_dir = first.parent.parent / "runners"
     manifest = make_manifest(tables, journal=list(journal) or None, runners_dir=runners_dir)
-    path = write_manifest(manifest, out or first.parent / MANIFEST_NAME)
+    path = write_manifest(manifest, out)
     for line in describe(manifest):
         click.echo(line)
     click.echo(f"wrote {path}")
@@ -369,7 +456,7 @@ def _csv_ints(text, what):
 @click.option("--plot", "plot_out", type=click.Path(), default=None, help="Write the figures: a folder, or NAME.png (with NAME_attributes.png and NAME_distribution.png beside it; with --across, one scatter NAME.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (NaN as null).")
 @click.option("--boot", "n_boot", type=click.IntRange(0), default=1000, show_default=True, help="Bootstrap resamples of the cells for the intervals (0: none).")
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Coverage of the bootstrap intervals.")
+@click.option("--confidence", type=FiniteFloat(0.5, 0.999), default=0.95, show_default=True, help="Coverage of the bootstrap intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, seed):
     """Kendall tau and Spearman rho of every zero-cost score against validation and test accuracy,
@@ -383,6 +470,8 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
     if across is not None:
         _correlate_across(across, plot_out, as_json, n_boot, confidence, seed)
         return
+    if plot_out:
+        _check_plot_outputs(analysis.plot_paths(plot_out), [table_path])
     with open_table(table_path) as bench:
         frame = bench.to_dataframe()
     report = analysis.correlation_report(frame, n_boot=n_boot, confidence=confidence, seed=seed)
@@ -411,9 +500,10 @@ def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
     if spaces[0] != spaces[1]:
         raise ConfigError(f"the tables hold different spaces ({spaces[0]} and {spaces[1]}): compare tables of one space")
     if plot_out and Path(plot_out).suffix.lower() != ".png":
+        _check_plot_folder(plot_out)
         plot_out = str(Path(plot_out) / "across.png")
-    if plot_out and any(Path(plot_out).resolve() == Path(p).resolve() for p in paths):
-        raise ConfigError("--plot would overwrite one of the tables")
+    if plot_out:
+        _check_plot_outputs([plot_out], paths)
     report = analysis.correlate_across(frames[0], frames[1], n_boot=n_boot, confidence=confidence, seed=seed)
     if as_json:
         out = {"n_common": report["n_common"], "a": names[0], "b": names[1], "space": spaces[0],
@@ -425,6 +515,21 @@ def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
     if plot_out:
         path = analysis.plot_across(frames[0], frames[1], plot_out, names[0], names[1])
         click.echo(f"wrote {path}", err=as_json)
+
+
+def _check_plot_folder(folder) -> None:
+    """--plot naming a folder: it may not exist yet, but must not be a file."""
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise ConfigError(f"--plot {folder} exists and is not a folder: give a folder or NAME.png")
+
+
+def _check_plot_outputs(paths, inputs) -> None:
+    """Refuse figures that would replace an input, or land on something that is not a plain file."""
+    from .files import check_output_file, refuse_overwriting_inputs
+    for path in paths:
+        _check_plot_folder(Path(path).parent)
+        check_output_file(path, "--plot")
+    refuse_overwriting_inputs(paths, inputs, "--plot")
 
 
 @main.group("surrogate", cls=SnnbenchGroup)
@@ -470,12 +575,16 @@ def _score_features(text):
 @_with_surrogate_options
 def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators, depth, seed, threads):
     """Fit the surrogate ensemble on every trained cell of FILE and save it."""
-    from .surrogate import Surrogate
+    from .files import check_output_file, refuse_overwriting_inputs
+    from .surrogate import Surrogate, member_paths
     from .table import open_table
+    check_output_file(out, "--out")
+    refuse_overwriting_inputs([out, *member_paths(out, members)], [table_path], "--out")
+    score_features = _score_features(with_scores)
     with open_table(table_path) as bench:
         frame, protocol = bench.to_dataframe(), bench.protocol
     model = Surrogate(_surrogate_params(members, estimators, depth, seed, threads),
-                      score_features=_score_features(with_scores), target=target)
+                      score_features=score_features, target=target)
     t0 = time.perf_counter()
     model.fit_table(frame, protocol)
     path = model.save(out)
@@ -577,6 +686,14 @@ def _paper_search(bench, algos, space_name, samples, runs, seed, model, compute,
         click.echo(json.dumps(_plain_json(summaries)))
 
 
+def _check_plot_file(plot_out, table_path) -> None:
+    if plot_out:
+        from .analysis import IMAGE_SUFFIXES
+        if Path(plot_out).suffix.lower() not in IMAGE_SUFFIXES:
+            raise ConfigError(f"--plot {plot_out}: name an image file ({', '.join(IMAGE_SUFFIXES)})")
+        _check_plot_outputs([plot_out], [table_path])
+
+
 def _harness(bench, algos, space_name, budget_hours, runs, seed, model, plot_out, as_json):
     from .search import plot_regret, run_algorithm
     budget_s = budget_hours * 3600.0
@@ -625,7 +742,7 @@ def _open_model(model, bench):
 @click.option("--samples", type=click.IntRange(1), default=5000, show_default=True, help="Candidates drawn per run (the paper's search).")
 @click.option("--no-compute", is_flag=True, help="Drop candidates the table has no score for instead of scoring them now.")
 @click.option("--restrict-to-table", is_flag=True, help="Draw only cells trained in the table, so every winner is measured.")
-@click.option("--budget-hours", type=click.FloatRange(min=0, min_open=True), default=None, help="Run the NAS-algorithm harness with this simulated training budget instead.")
+@click.option("--budget-hours", type=FiniteFloat(min=0, min_open=True), default=None, help="Run the NAS-algorithm harness with this simulated training budget instead.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="With --budget-hours: PNG of test regret against simulated time.")
 @click.option("--data-dir", default=None, help="Dataset folder, for scoring candidates the table lacks.")
 @click.option("--device", default=None, help="cpu or cuda, for scoring candidates the table lacks.")
@@ -640,6 +757,7 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
     if plot_out and not harness:
         raise ConfigError("--plot draws the regret of the harness: give --budget-hours too")
     algos = _search_algos(algo, harness)
+    _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:
         surrogate = _open_model(model, bench)
         if harness:
@@ -651,13 +769,14 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
 
 @main.command("run-algo")
 @_search_options("rs,re,ls,zc-sahd")
-@click.option("--budget-hours", type=click.FloatRange(min=0, min_open=True), required=True, help="Simulated training time per run (hours).")
+@click.option("--budget-hours", type=FiniteFloat(min=0, min_open=True), required=True, help="Simulated training time per run (hours).")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="PNG of test regret against simulated time.")
 def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, budget_hours, plot_out):
     """Run NAS algorithms (rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated) against FILE as a
     training service with a simulated clock; print the final incumbents and optionally plot regret."""
     from .table import open_table
     algos = _search_algos(algo, True)
+    _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:
         _harness(bench, algos, space_name, budget_hours, runs, seed, _open_model(model, bench), plot_out, as_json)
 
@@ -665,9 +784,9 @@ def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, budge
 # ----------------------------------------------------------------------------- end of analysis, surrogate, search
 
 
-def run():  # console entry for `python -m snnbench`
-    main()
+def run():  # console entry for `python -m snnbench` (snnbench/__main__.py)
+    main(prog_name="snnbench")
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="snnbench")

@@ -45,3 +45,17 @@ class ConfigError(SnnbenchError, ValueError):
 
 class ManifestError(SnnbenchError):
     """A manifest of shipped tables (MANIFEST.json) that is missing, damaged or of a newer version."""
+
+
+class StorageError(SnnbenchError, OSError):
+    """The file system refused a read or write: a full or read-only disk, a missing permission, a name
+    too long, a device that is not a file. The message names the file and the system's own reason."""
+
+
+class JournalError(SnnbenchError):
+    """A build journal that cannot be used: damaged rows, or SQLite failing on it (the message carries
+    SQLite's own error)."""
+
+
+class TableClosedError(SnnbenchError, ValueError):
+    """A query on a table (Bench) after it was closed."""

@@ -27,6 +27,25 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device: str | None) -> None:
+    """ConfigError unless `device` names a device torch can use here (None: the default one)."""
+    from .errors import ConfigError
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"--device {str(device)[:40]!r} is not a device: use cpu or cuda (cuda:N for one GPU)") from None
+    if dev.type == "cpu":
+        return
+    if dev.type != "cuda":
+        raise ConfigError(f"--device {device}: snnbench runs on cpu or cuda")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA GPU is available here (use --device cpu)")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+
+
 def where(device: str = "cpu") -> str:
     """Where a job runs: host name and the device it used ('cpu' or the GPU's name)."""
     dev = torch.device(device)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import tempfile
@@ -286,16 +285,10 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
 
 
 def write_manifest(manifest: dict, path) -> Path:
-    """Write a manifest atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    """Write a manifest atomically (temporary file, fsync, rename; no temporary file is left when the
+    disk refuses, StorageError then)."""
+    from .files import atomic_write_bytes
+    return atomic_write_bytes(Path(path), (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode())
 
 
 def describe(manifest: dict) -> list[str]:

@@ -633,8 +633,9 @@ def run_algorithm(algo, bench, space: str = "bw", budget_s: float = 3600.0, runs
                   model=None, max_evaluations: int = 100_000) -> AlgorithmResult:
     """Run an algorithm (a name of ALGORITHMS, or an object with run(bench, rng)) `runs` times, each
     on a fresh SimulatedBenchmark with its own seed and the same simulated budget (s)."""
-    if budget_s <= 0 or runs < 1:
-        raise ConfigError("the budget and the number of runs must be positive")
+    if not (budget_s > 0 and math.isfinite(budget_s)) or runs < 1:  # nan and inf would never run out
+        raise ConfigError(f"the budget must be a finite number of seconds above 0 and the runs at least 1, "
+                          f"got {budget_s} s and {runs} runs")
     result = AlgorithmResult(_name(_make(algo)))
     for run in range(runs):
         algorithm = _make(algo)

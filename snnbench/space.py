@@ -40,6 +40,12 @@ def matrix_to_text(matrix) -> str:
     return " ".join("".join(str(int(v)) for v in row) for row in m)
 
 
+def _shown(text, limit: int = 60) -> str:
+    """repr of a user's text for an error message, cut when long (an argument may be 100,000 characters)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(str(text))} characters)"
+
+
 def text_to_matrix(text: str) -> np.ndarray:
     """Parse "0302 0030 3003 0000" (or 16 digits) into a 4x4 int matrix; InvalidCellError if malformed."""
     if not isinstance(text, str):
@@ -47,7 +53,7 @@ def text_to_matrix(text: str) -> np.ndarray:
     match = _TEXT_RE.match(text) or _DIGITS_RE.match(text)
     if match is None:
         raise InvalidCellError(
-            f"malformed cell text {text!r}: expected four rows of four digits, e.g. '0302 0030 3003 0000'")
+            f"malformed cell text {_shown(text)}: expected four rows of four digits, e.g. '0302 0030 3003 0000'")
     digits = "".join(match.groups())
     return np.array([int(c) for c in digits], dtype=np.int64).reshape(N_NODES, N_NODES)
 

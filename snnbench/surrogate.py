@@ -93,8 +93,10 @@ def encode_cells(cells, scores: pd.DataFrame | None = None, score_features=()) -
         missing = [s for s in score_features if s not in scores.columns]
         if missing:
             raise TableFormatError(f"the table lacks the score columns {', '.join(missing)}")
-        looked_up = scores.reindex([c.hash for c in cells])[list(score_features)]
-        parts.append(looked_up.to_numpy(dtype=float))
+        looked_up = scores.reindex([c.hash for c in cells])[list(score_features)].to_numpy(dtype=float)
+        # a singular kernel's log|det K| is -inf: no usable value, so missing (XGBoost refuses inf)
+        looked_up = np.where(np.isfinite(looked_up), looked_up, np.nan)
+        parts.append(looked_up)
     return np.hstack(parts)
 
 
@@ -205,28 +207,34 @@ class Surrogate:
 
     def save(self, path) -> Path:
         """Write the metadata to `path` (a .json) and each member as XGBoost JSON beside it.
-        Returns the metadata path."""
+        Returns the metadata path. If a write fails (StorageError), the member files written by this
+        call are removed again and no temporary file is left."""
+        from .files import atomic_write_bytes, check_output_file, make_parent, remove_quietly
         if not self.fitted:
             raise ModelFormatError("nothing to save: this surrogate has not been fitted")
-        path = Path(path)
+        path = check_output_file(path, "--out")
         if path.suffix != ".json":
             raise ConfigError(f"the model path must end in .json, got {path.name}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files, shas = [], []
-        for i, booster in enumerate(self.members):
-            raw = bytes(booster.save_raw(raw_format="json"))
-            member_path = path.with_name(f"{path.stem}.member{i}.json")
-            _atomic_write(member_path, raw)
-            files.append(member_path.name)
-            shas.append(hashlib.sha256(raw).hexdigest())
-        _atomic_write(path, json.dumps(self.metadata(files, shas), indent=1).encode())
+        make_parent(path, "--out")
+        files, shas, written = [], [], []
+        try:
+            for booster, member_path in zip(self.members, member_paths(path, len(self.members))):
+                raw = bytes(booster.save_raw(raw_format="json"))
+                written.append(atomic_write_bytes(member_path, raw))
+                files.append(member_path.name)
+                shas.append(hashlib.sha256(raw).hexdigest())
+            atomic_write_bytes(path, json.dumps(self.metadata(files, shas), indent=1).encode())
+        except BaseException:
+            for member_path in written:  # members of no model: a half-saved model is no model
+                remove_quietly(member_path)
+            raise
         return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def member_paths(path, n_members: int) -> list[Path]:
+    """Where Surrogate.save writes the members of a model saved at `path`: MODEL.member{i}.json."""
+    path = Path(path)
+    return [path.with_name(f"{path.stem}.member{i}.json") for i in range(n_members)]
 
 
 def training_rows(frame: pd.DataFrame, target: str = "valid_acc") -> pd.DataFrame:
@@ -243,8 +251,7 @@ def load_surrogate(path, protocol_hash: str | None = None) -> Surrogate:
     import xgboost as xgb
     path = Path(path)
     meta = _read_metadata(path)
-    params = SurrogateParams(**{k: v for k, v in meta.get("params", {}).items()
-                                if k in SurrogateParams.__dataclass_fields__})
+    params = _read_params(path, meta.get("params", {}))
     model = Surrogate(params=params, score_features=tuple(meta["score_features"]), target=meta["target"],
                       protocol_hash=meta["protocol_hash"], protocol_json=meta.get("protocol"),
                       train_hashes=list(meta.get("train_hashes", [])))
@@ -287,13 +294,66 @@ def _read_metadata(path: Path) -> dict:
     missing = [k for k in needed if k not in meta]
     if missing or not meta["members"]:
         raise ModelFormatError(f"{path}: metadata incomplete (missing {', '.join(missing) or 'members'})")
+    _check_metadata_types(path, meta)
     return meta
+
+
+def _is_list_of(value, kind) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kind) for v in value)
+
+
+def _check_metadata_types(path: Path, meta: dict) -> None:
+    """ModelFormatError for a field of MODEL.json of the wrong type (a damaged or hand-edited file)."""
+    def bad(field, expected):
+        raise ModelFormatError(f"{path}: metadata field {field!r} is damaged (expected {expected})")
+    members = meta["members"]
+    if not isinstance(members, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("file"), str) and isinstance(m.get("sha256"), str)
+            for m in members):
+        bad("members", "a list of {file, sha256} objects")
+    if not _is_list_of(meta["feature_names"], str):
+        bad("feature_names", "a list of names")
+    if not _is_list_of(meta["score_features"], str) or any(
+            s not in OPTIONAL_SCORE_FEATURES for s in meta["score_features"]):
+        bad("score_features", f"names among {', '.join(OPTIONAL_SCORE_FEATURES)}")
+    if meta["target"] not in ("valid_acc", "test_acc"):
+        bad("target", "valid_acc or test_acc")
+    if meta["protocol_hash"] is not None and not isinstance(meta["protocol_hash"], str):
+        bad("protocol_hash", "a hash")
+    if "train_hashes" in meta and not _is_list_of(meta["train_hashes"], str):
+        bad("train_hashes", "a list of cell hashes")
+    if not isinstance(meta.get("params", {}), dict):
+        bad("params", "an object of ensemble settings")
+
+
+def _read_params(path: Path, stored: dict) -> SurrogateParams:
+    """The ensemble settings of a model file, each of the type SurrogateParams gives it."""
+    params = SurrogateParams()
+    for name, default in params.__dict__.items():
+        if name not in stored:
+            continue
+        value = stored[name]
+        kind = type(default)
+        ok = (isinstance(value, bool) if kind is bool else
+              isinstance(value, int) and not isinstance(value, bool) if kind is int else
+              isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not ok:
+            raise ModelFormatError(f"{path}: metadata field params.{name} is damaged (expected a {kind.__name__}, "
+                                   f"got {str(value)[:40]!r})")
+        setattr(params, name, kind(value))
+    try:
+        return params.check()
+    except ConfigError as exc:
+        raise ModelFormatError(f"{path}: metadata field params is damaged ({exc})") from None
 
 
 def _read_member(path: Path, entry: dict) -> bytes:
     name = str(entry.get("file", ""))
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ModelFormatError(f"{path}: member file name {name[:80]!r} is not a plain file name "
+                               "(members lie beside MODEL.json)")
     member_path = path.with_name(name)
-    if not name or Path(name).name != name or not member_path.is_file():
+    if not member_path.is_file():
         raise ModelFormatError(f"{path}: member file {name!r} is missing (keep the member files beside MODEL.json)")
     raw = member_path.read_bytes()
     if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):

@@ -26,7 +26,10 @@ import numpy as np
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import ArchitectureNotInTable, ConfigError, InvalidCellError, TableFormatError
+from .errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, SnnbenchError, TableClosedError,
+                     TableFormatError)
+from .files import check_path, make_parent, remove_quietly, storage_error
+from .options import whole_number
 from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, canonical_batch, cell_attributes, hash_text,
                     iter_cells, looks_like_hash, matrix_to_text, prune_batch)
 
@@ -49,6 +52,8 @@ REQUIRED_ATTRS = ("format", "schema_version", "snnbench_version", "created", "sp
                   "score_seeds", "n_cells", "n_trained", "n_train_runs", "n_score_runs", "complete",
                   "selection", "build")
 _COMPRESSION = dict(compression="gzip", compression_opts=4, shuffle=True)
+SPACES = ("fw", "bw")
+DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet")
 PAUSE_WRITE_ENV = "SNNBENCH_FAULT_PAUSE_WRITE"
 
 
@@ -240,25 +245,63 @@ def temporary_path(path) -> Path:
 
 def write_table(path, columns: dict, attrs: dict) -> Path:
     """Write a table atomically: into PATH.tmp, fsync, then rename over PATH. A reader sees the old
-    file or the new one, never a half-written one. Returns the path."""
+    file or the new one, never a half-written one. On failure (a full or read-only disk) PATH is
+    unchanged, the temporary file is removed and a StorageError says why. Returns the path.
+
+    HDF5 builds the file in memory (its 'core' driver) and plain file writes put it on disk: a disk
+    that fails in the middle of an HDF5 write leaves HDF5 with a file it can neither flush nor close,
+    and a process that goes on using h5py after that may crash."""
     path = Path(path)
     tmp = temporary_path(path)
-    with h5py.File(tmp, "w") as f:
-        for key, value in attrs.items():
-            f.attrs[key] = value
-        for name, array in columns.items():
-            array = np.asarray(array)
-            options = _COMPRESSION if array.size > 0 else {}
-            f.create_dataset(name, data=array, **options)
-            if name == "cells/space":
-                _pause_for_fault_test()
-    _fsync_path(tmp)
-    os.replace(tmp, path)
-    _fsync_path(path.parent if str(path.parent) else Path("."), directory=True)
+    make_parent(path, "--out")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise storage_error(exc, path, "cannot write the table") from None
+    try:
+        try:
+            image = _table_image(tmp.name, columns, attrs)
+            view = memoryview(image)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise storage_error(exc, path, "cannot write the table") from None
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    try:
+        _fsync_path(path.parent if str(path.parent) else Path("."), directory=True)
+    except OSError:
+        pass  # the rename is done; a folder that cannot be fsynced is no reason to fail
     return path
 
 
+def _table_image(name: str, columns: dict, attrs: dict) -> bytes:
+    """The bytes of an HDF5 table file holding columns and attrs, built in memory."""
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        for column, array in columns.items():
+            array = np.asarray(array)
+            options = _COMPRESSION if array.size > 0 else {}
+            f.create_dataset(column, data=array, **options)
+            if column == "cells/space":
+                _pause_for_fault_test()
+        f.flush()
+        return f.id.get_file_image()
+
+
 # ----------------------------------------------------------------------------- opening
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _attr(value):
     if isinstance(value, bytes):
         return value.decode()
@@ -271,13 +314,19 @@ def _attr(value):
 
 def _open_h5(path) -> h5py.File:
     """Open an HDF5 file for reading; every failure becomes a TableFormatError with one line."""
-    path = Path(path)
+    if str(path) == "":
+        raise TableFormatError("no table path given")
+    path = check_path(path, "table")
     if not path.exists():
         raise TableFormatError(f"{path}: no such table file")
     if path.is_dir():
         raise TableFormatError(f"{path} is a folder, not a table file")
+    if not path.is_file():
+        raise TableFormatError(f"{path} is not a regular file")
     try:
         return h5py.File(path, "r")
+    except PermissionError as exc:
+        raise storage_error(exc, path, "cannot read") from None
     except OSError as exc:
         if not h5py.is_hdf5(path):
             raise TableFormatError(f"{path} is not an snnbench table (not an HDF5 file)") from None
@@ -293,8 +342,9 @@ def _check_header(f: h5py.File, path) -> dict:
     """Root attributes of a table, after checking that it is one this snnbench can read."""
     try:
         attrs = {k: _attr(v) for k, v in f.attrs.items()}
-    except OSError as exc:
-        raise TableFormatError(f"{path} is damaged: its metadata cannot be read ({exc})") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TableFormatError(f"{path} is damaged: its metadata cannot be read ({reason})") from None
     if attrs.get("format") != TABLE_FORMAT:
         raise TableFormatError(f"{path} is an HDF5 file but not an snnbench table (no format='{TABLE_FORMAT}')")
     version = attrs.get("schema_version")
@@ -313,14 +363,49 @@ def _check_header(f: h5py.File, path) -> dict:
             attrs[key] = json.loads(attrs[key])
         except (TypeError, ValueError):
             raise TableFormatError(f"{path} is damaged: metadata {key!r} is not JSON") from None
+        if not isinstance(attrs[key], dict):
+            raise TableFormatError(f"{path} is damaged: metadata {key!r} is not a JSON object")
     return attrs
+
+
+def metadata_problems(meta: dict) -> list[str]:
+    """What is wrong with a table's root attributes beyond their presence: types, the space and
+    dataset names, seeds (whole, non-negative, distinct), counts, the protocol's JSON."""
+    problems = []
+    if meta.get("space") not in SPACES:
+        problems.append(f"space is {str(meta.get('space'))[:40]!r}, not one of {', '.join(SPACES)}")
+    if meta.get("dataset") not in DATASETS:
+        problems.append(f"dataset is {str(meta.get('dataset'))[:40]!r}, not one of {', '.join(DATASETS)}")
+    for key in ("seeds", "score_seeds"):
+        seeds = meta.get(key)
+        if not isinstance(seeds, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in seeds):
+            problems.append(f"{key} is not an array of integers ({str(seeds)[:40]!r})")
+        elif len(set(seeds)) != len(seeds) or any(v < 0 for v in seeds):
+            problems.append(f"{key} {seeds} has duplicate or negative seeds")
+    for key in ("n_cells", "n_trained", "n_train_runs", "n_score_runs", "complete"):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(f"{key} is not a non-negative integer ({str(value)[:40]!r})")
+    if meta.get("complete") not in (0, 1):
+        problems.append(f"complete is {meta.get('complete')!r}, not 0 or 1")
+    for key in ("protocol_name", "protocol_hash", "protocol_json", "dataset_fingerprint", "created"):
+        if not isinstance(meta.get(key), str):
+            problems.append(f"{key} is not a string")
+    if isinstance(meta.get("protocol_json"), str):
+        try:
+            fields = json.loads(meta["protocol_json"])
+            if not isinstance(fields, dict) or int(fields["epochs"]) < 1:
+                raise ValueError
+        except (TypeError, ValueError, KeyError):
+            problems.append("protocol_json is not a protocol")
+    return problems
 
 
 def _protocol_fields(protocol_json: str, path) -> dict:
     try:
         fields = json.loads(protocol_json)
         int(fields["epochs"])
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, IndexError):
         raise TableFormatError(f"{path} is damaged: protocol_json is not a protocol") from None
     return fields
 
@@ -332,6 +417,8 @@ def open_table(path=None):
     (snnbench.shipped.ShippedTables: a cell is answered by the fw table, then the bw one; see
     snnbench/shipped.py for where they are found). A bare name that is no file here but names a
     shipped table ('digits-bw' or 'digits-bw.h5') opens that shipped table."""
+    if isinstance(path, str) and path == "":
+        raise TableFormatError("no table path given: name a table file")
     if path is None:
         env = os.environ.get("SNNBENCH_TABLE")
         if not env:
@@ -375,39 +462,63 @@ class Bench:
     def __init__(self, path):
         self.path = Path(path)
         self._datasets = {}
+        self._closed = False
         self._file = _open_h5(self.path)
         try:
             self._meta = _check_header(self._file, self.path)
+            problems = metadata_problems(self._meta)
+            if problems:
+                raise TableFormatError(f"{self.path} is damaged: {problems[0]}")
             self._hashes = self._read("cells/hash")
             self._train_row = self._read("cells/train_row")
             self.seeds = [int(s) for s in self._meta["seeds"]]
             self.score_seeds = [int(s) for s in self._meta["score_seeds"]]
             self._protocol_fields = _protocol_fields(self._meta["protocol_json"], self.path)
+            self._check_index()
         except BaseException:
             self._file.close()
             raise
-        if len(self._hashes) != self._meta["n_cells"] or len(self._train_row) != len(self._hashes):
-            self._file.close()
-            raise TableFormatError(f"{self.path} is damaged: the hash index does not match n_cells")
         self.space = self._meta["space"]
+
+    def _check_index(self) -> None:
+        """The hash index and the train rows, as far as a query relies on them (cheap: the two
+        columns opening reads anyway, and the shape of train/cell_row)."""
+        if self._hashes.dtype.kind != "S" or self._hashes.ndim != 1:
+            raise TableFormatError(f"{self.path} is damaged: cells/hash is not a column of hash strings "
+                                   f"(dtype {self._hashes.dtype})")
+        if self._train_row.dtype.kind not in "iu" or self._train_row.shape != self._hashes.shape:
+            raise TableFormatError(f"{self.path} is damaged: cells/train_row does not match cells/hash")
+        if len(self._hashes) != self._meta["n_cells"]:
+            raise TableFormatError(f"{self.path} is damaged: the hash index does not match n_cells")
+        n_trained = self._dataset("train/cell_row").shape[0]
+        if len(self._train_row) and (self._train_row.min() < -1 or self._train_row.max() >= n_trained):
+            raise TableFormatError(f"{self.path} is damaged: cells/train_row points outside /train "
+                                   f"({n_trained} rows)")
 
     # -- low level
     def _dataset(self, name: str) -> h5py.Dataset:
+        if self._closed:
+            raise TableClosedError(f"{self.path} was closed: open it again with snnbench.open")
         ds = self._datasets.get(name)
         if ds is None:
             try:
                 ds = self._datasets[name] = self._file[name]
-            except KeyError:
+            except (KeyError, TypeError):
                 raise TableFormatError(f"{self.path} is damaged: it lacks the dataset {name}") from None
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise TableFormatError(f"{self.path} is damaged: cannot open {name} ({_first_line(exc)})") from None
         return ds
 
     def _read(self, name: str, index=()):
         try:
             return self._dataset(name)[index]
-        except (OSError, ValueError) as exc:
-            raise TableFormatError(f"{self.path} is damaged: cannot read {name} ({exc})") from None
+        except SnnbenchError:
+            raise
+        except (OSError, RuntimeError, ValueError, IndexError, TypeError) as exc:
+            raise TableFormatError(f"{self.path} is damaged: cannot read {name} ({_first_line(exc)})") from None
 
     def close(self) -> None:
+        self._closed = True
         self._file.close()
 
     def __enter__(self):
@@ -448,7 +559,9 @@ class Bench:
     # -- the index
     def index(self, hashes) -> np.ndarray:
         """Rows of many hashes at once (int64 array; -1 where a hash is not in the table)."""
-        keys = np.char.lower(np.char.strip(np.asarray(hashes).astype(str))).astype(f"S{HASH_LENGTH + 1}")
+        # a key that is not ASCII is no hash: '?' in its place finds nothing
+        keys = np.array([str(h).strip().lower().encode("ascii", "replace")[:HASH_LENGTH + 1] for h in hashes],
+                        dtype=f"S{HASH_LENGTH + 1}")
         if len(self._hashes) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
         rows = np.minimum(np.searchsorted(self._hashes, keys), len(self._hashes) - 1)
@@ -493,6 +606,7 @@ class Bench:
     def sample(self, n: int, rng=None, trained_only: bool = False) -> list[str]:
         """n distinct hashes drawn uniformly from the table (or its trained cells), seeded by rng."""
         pool = np.flatnonzero(self._train_row >= 0) if trained_only else np.arange(len(self))
+        n = whole_number(n, "the number of cells to sample")
         if n < 0 or n > len(pool):
             raise ConfigError(f"cannot sample {n} cells from {len(pool)}")
         rng = np.random.default_rng(rng)
@@ -501,10 +615,11 @@ class Bench:
 
     # -- one cell
     def _seed_column(self, seed) -> int:
-        if int(seed) not in self.seeds:
+        seed = whole_number(seed, "seed")
+        if seed not in self.seeds:
             raise ConfigError(f"seed {seed} was not trained in this table; its seeds are "
                               f"{', '.join(map(str, self.seeds)) or 'none'}")
-        return self.seeds.index(int(seed))
+        return self.seeds.index(seed)
 
     def _cell_record(self, row: int) -> dict:
         # text and space follow from the canonical matrix (verify checks that the stored columns
@@ -548,9 +663,10 @@ class Bench:
         if epoch is None:
             return None
         epochs = int(self._protocol_fields["epochs"])
-        if not 1 <= int(epoch) <= epochs:
+        epoch = whole_number(epoch, "epoch")
+        if not 1 <= epoch <= epochs:
             raise ConfigError(f"epoch must be in 1..{epochs} (1-based), got {epoch}")
-        return int(epoch)
+        return epoch
 
     def query(self, cell, seed=None, epoch=None) -> dict:
         """The record of one cell (Cell, text, matrix or hash): its text, space, attributes, scores
@@ -560,6 +676,7 @@ class Bench:
         only after the last epoch (test_acc, firing_rate, sops, energy_pj) are then NaN."""
         epoch = self._check_epoch(epoch)
         column = None if seed is None else self._seed_column(seed)
+        seed = None if seed is None else self.seeds[column]
         row = self.row(cell)
         rec = self._cell_record(row)
         trow = int(self._train_row[row])
@@ -673,8 +790,10 @@ class Bench:
         if m["n_trained"]:
             df = self.to_dataframe()
             best = df.loc[df["valid_acc"].idxmax()] if df["valid_acc"].notna().any() else None
-            lines.append(f"accuracy   valid mean {np.nanmean(df['valid_acc']):.2f}%, test mean "
-                         f"{np.nanmean(df['test_acc']):.2f}% over trained cells")
+            with warnings.catch_warnings():  # every run diverged: the means are NaN, said as such
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lines.append(f"accuracy   valid mean {np.nanmean(df['valid_acc']):.2f}%, test mean "
+                             f"{np.nanmean(df['test_acc']):.2f}% over trained cells")
             if best is not None:
                 lines.append(f"best       {best['hash']} ({best['text']}): valid {best['valid_acc']:.2f}%, "
                              f"test {best['test_acc']:.2f}%")
@@ -695,16 +814,51 @@ def _summarise_runs(runs: list) -> dict:
 
 
 # ----------------------------------------------------------------------------- verify
-def verify_table(path) -> list[str]:
-    """Check a table's schema and internal consistency. Returns the problems found (empty when the
-    table is sound); raises TableFormatError if the file is not a readable table at all."""
+def verify_table(path, quick: bool = False) -> list[str]:
+    """Check a table against docs/TABLE_FORMAT.md. Returns the problems found (empty when the table is
+    sound); raises TableFormatError if the file is not a readable table at all.
+
+    By default every dataset is read in full first (HDF5 checks each compressed chunk as it inflates
+    it: a damaged chunk anywhere is a problem naming its dataset), then the metadata, shapes and
+    every consistency rule are checked. quick: skip the full read and the rules that need whole
+    columns beyond the index, curves' valid_acc and the counts (the fast check of earlier versions)."""
     path = Path(path)
     with _open_h5(path) as f:
         meta = _check_header(f, path)
+        problems = metadata_problems(meta)
+        if not quick:
+            damaged = _unreadable_datasets(f)
+            if damaged:
+                return problems + damaged
+        if problems:
+            return problems
         try:
-            return _consistency_problems(f, meta)
-        except (OSError, KeyError, ValueError) as exc:
-            raise TableFormatError(f"{path} is damaged: {exc}") from None
+            return _consistency_problems(f, meta, quick)
+        except SnnbenchError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise TableFormatError(f"{path} is damaged: {_first_line(exc)}") from None
+
+
+def _unreadable_datasets(f: h5py.File) -> list[str]:
+    """'NAME is damaged: ...' for every dataset that cannot be read in full, and for every group or
+    object that cannot be opened."""
+    names, problems = [], []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            names.append(name)
+
+    try:
+        f.visititems(visit)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        problems.append(f"the file's structure is damaged: {_first_line(exc)}")
+    for name in names:
+        try:
+            f[name][()]
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+            problems.append(f"{name} is damaged: it cannot be read ({_first_line(exc)})")
+    return problems
 
 
 def _expected_shapes(meta: dict, n: int, m: int, n_layers: int) -> dict:
@@ -741,10 +895,19 @@ def _train_protocol_problems(meta: dict, protocol) -> list[str]:
     return problems
 
 
-def _consistency_problems(f: h5py.File, meta: dict) -> list[str]:
+def _consistency_problems(f: h5py.File, meta: dict, quick: bool = False) -> list[str]:
     problems = []
     if "cells/hash" not in f or "train/cell_row" not in f or "layers" not in f or "hosts" not in f:
         return ["missing one of the datasets cells/hash, train/cell_row, layers, hosts"]
+    for name in ("cells/hash", "cells/text", "cells/space", "layers", "hosts"):
+        if name in f and f[name].dtype.kind != "S":
+            problems.append(f"{name} has dtype {f[name].dtype}, expected fixed-length ASCII strings")
+    for name in ("cells/matrix", "cells/n_params", "cells/train_row", "train/cell_row", "train/epochs_run",
+                 "scores/where", "train/where"):
+        if name in f and f[name].dtype.kind not in "iu":
+            problems.append(f"{name} has dtype {f[name].dtype}, expected integers")
+    if problems:
+        return problems
     n, m = len(f["cells/hash"]), len(f["train/cell_row"])
     n_layers, n_hosts = len(f["layers"]), len(f["hosts"])
     for name, shape in _expected_shapes(meta, n, m, n_layers).items():
@@ -766,6 +929,8 @@ def _consistency_problems(f: h5py.File, meta: dict) -> list[str]:
     problems += _train_protocol_problems(meta, protocol)
     problems += _check_cells(f, meta, n)
     problems += _check_training(f, meta, n, m, protocol.epochs)
+    if not quick:
+        problems += _check_columns(f, protocol.epochs)
     for name in ("scores/where", "train/where"):
         w = f[name][()]
         if w.size and (w.min() < -1 or w.max() >= n_hosts):
@@ -796,9 +961,12 @@ def _check_cells(f: h5py.File, meta: dict, n: int) -> list[str]:
     bad_text = np.flatnonzero(np.array(texts, dtype="S19") != _texts_of(matrices)) if n else []
     if len(bad_text):
         problems.append(f"{len(bad_text)} texts differ from their matrices (row {bad_text[0]})")
-    bad_hash = [i for i in range(n) if hashes[i].decode() != hash_text(texts[i])]
+    # the hash of each stored matrix's canonical text, computed here (not the stored text's)
+    canonical_texts = [t.decode() for t in _texts_of(canonical_batch(prune_batch(matrices)))] if n else []
+    bad_hash = [i for i in range(n) if hashes[i].decode() != hash_text(canonical_texts[i])]
     if bad_hash:
-        problems.append(f"{len(bad_hash)} hashes do not match their canonical texts (row {bad_hash[0]})")
+        problems.append(f"{len(bad_hash)} hashes do not match their canonical texts (the canonical hashes of the "
+                        f"stored matrices; row {bad_hash[0]})")
     spaces = [s.decode() for s in f["cells/space"][()]]
     backward = np.tril(matrices, -1).reshape(n, -1).any(axis=1) if n else np.zeros(0, bool)
     if spaces != ["bw" if b else "fw" for b in backward]:
@@ -870,4 +1038,34 @@ def _check_training(f: h5py.File, meta: dict, n: int, m: int, epochs: int) -> li
         if diverged[t, k] != (not np.isfinite(valid[t, k])):
             problems.append(f"diverged flag of train row {t} seed column {k} disagrees with valid_acc")
             break
+    return problems
+
+
+def _check_columns(f: h5py.File, epochs: int) -> list[str]:
+    """The rules that need whole columns: nothing stored for runs not done, every per-epoch curve set
+    exactly up to epochs_run (all of them, not only valid_acc), parameter counts and firing rates in
+    range."""
+    problems = []
+    done = f["train/done"][()].astype(bool)
+    diverged = f["train/diverged"][()].astype(bool)
+    epochs_run = f["train/epochs_run"][()].astype(np.int64)
+    for name in TRAIN_FIELDS:
+        values = f[f"train/{name}"][()]
+        if np.any(np.isfinite(values[~done])):
+            problems.append(f"train/{name} holds values for runs that are not done")
+    after = np.arange(epochs)[None, None, :] >= epochs_run[:, :, None]
+    finished = (done & ~diverged)[:, :, None]
+    for name in CURVE_FIELDS:
+        curve = f[f"train/curves/{name}"][()]
+        if np.any(np.isfinite(curve) & after):
+            problems.append(f"train/curves/{name} holds values after epochs_run")
+        if np.any(~np.isfinite(curve) & ~after & finished):
+            problems.append(f"train/curves/{name} lacks values before epochs_run of a finished run")
+    n_params = f["cells/n_params"][()]
+    if np.any(n_params < -1):
+        problems.append("cells/n_params holds values below -1")
+    for name in ("scores/firing_rate", "train/firing_rate"):
+        rates = f[name][()]
+        if np.any(rates[np.isfinite(rates)] < 0):
+            problems.append(f"{name} holds negative firing rates")
     return problems
