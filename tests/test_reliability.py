@@ -167,8 +167,8 @@ def copy_table(source, folder, name="t.h5", journal=True) -> Path:
 def test_build_refuses_to_write_over_a_table_it_did_not_make(tmp_path):
     table = copy_table(FW_TABLE, tmp_path)
     before = snapshot(tmp_path)
-    # the shipped table's own protocol (digits-cpu with its first graph): only the selection differs
-    result = cli("build", "--space", "fw", "--dataset", "digits", "--graph", "skip-idle", "--sample", "1", "--seeds",
+    # the shipped table's own protocol (digits-cpu, the authors' graph): only the selection differs
+    result = cli("build", "--space", "fw", "--dataset", "digits", "--sample", "1", "--seeds",
                  "0", "--scores-only", "--quiet", "--out", table)
     line = assert_one_line_error(result, str(table), "--force", "--extend")
     assert "7012 cells" in line
@@ -453,7 +453,8 @@ def test_unknown_or_absent_devices_are_refused_before_anything_runs(tmp_path):
 def test_a_damaged_table_attribute_or_mistyped_metadata_is_a_table_format_error(tmp_path):
     flipped = tmp_path / "flip.h5"
     data = bytearray(FW_TABLE.read_bytes())
-    data[1024] ^= 1
+    for at in [i for i in range(len(data)) if data.startswith(b'{"augmentation"', i)]:
+        data[at] ^= 1  # damaged attributes: protocol_json (and train_protocol_json) no longer JSON
     flipped.write_bytes(bytes(data))
     seeds_str = copy_table(FW_TABLE, tmp_path, "seeds_str.h5", journal=False)
     _set_attr(seeds_str, seeds="0,1")
@@ -467,6 +468,8 @@ def test_a_damaged_table_attribute_or_mistyped_metadata_is_a_table_format_error(
         rows = f["cells/train_row"][()]
         rows[np.flatnonzero(rows >= 0)[0]] = 99999
         f["cells/train_row"][...] = rows
+    verified = cli("verify", flipped)  # readable metadata that is not a protocol: a listed problem, exit 1
+    assert verified.exit_code == 1 and "protocol_json is not a protocol" in verified.output
     before = snapshot(tmp_path)
     for table in (flipped, seeds_str, hash_int, trainrow):
         with pytest.raises(TableFormatError):
