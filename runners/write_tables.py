@@ -1,5 +1,5 @@
 """Write the shipped tables from the journals without running any job (after the builds were stopped),
-through the builder's own atomic writer, then regenerate tables/MANIFEST.json.
+through the builder's own atomic writer (then run runners/make_manifest.py).
 
 Both tables hold the scores of the authors' graph (tables/digits-authors.journal.sqlite) and the
 training runs of the first graph (tables/digits.journal.sqlite); the first time (a table of the first

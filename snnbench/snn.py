@@ -12,7 +12,7 @@ values of the section 2 equations and differ only in which edge modules are call
   'authors'    the SNASNet authors' graph (default): every edge module runs once per timestep, on
                zeros where its source holds nothing yet, and every backward edge runs at the last
                timestep too (its result is discarded).
-  'skip-idle'  snnbench's first graph (network version 1, the shipped digits tables): a forward edge
+  'skip-idle'  snnbench's first graph (network version 1; the shipped digits tables' training runs): a forward edge
                runs only once its source holds a value, a backward edge only at t >= 1 on n_k[t-1].
 """
 from __future__ import annotations
