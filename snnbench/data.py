@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ class Dataset:
     mean: tuple
     std: tuple
     crop_pad: int
+    _constants: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def in_channels(self) -> int:
@@ -77,8 +78,11 @@ class Dataset:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, C, H, W] -> float32, scaled to 0..1 and normalised per channel."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        key = str(images.device)
+        if key not in self._constants:  # made once per device: no host-to-device copy per batch
+            self._constants[key] = (torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1),
+                                    torch.tensor(self.std, device=images.device).view(1, -1, 1, 1))
+        mean, std = self._constants[key]
         return (images.float() / 255.0 - mean) / std
 
 

@@ -38,11 +38,73 @@ LIF_TAU = 4.0 / 3.0
 LIF_THRESHOLD = 1.0
 
 
+class _LIFSequence(torch.autograd.Function):
+    """T' steps of spikingjelly's LIF (decay_input, hard reset to 0, detached reset, ATan surrogate)
+    as one autograd node. Forward and backward evaluate, element by element, the same float32
+    expressions in the same order as autograd does through spikingjelly's reference step
+    (spikingjelly/_ops/lif/reference.py, the path it takes on the CPU), so spikes, membranes and
+    gradients are bit for bit those of sj_neuron.LIFNode (tests/test_snn.py checks it); what goes
+    is the per-timestep autograd bookkeeping, about a dozen graph nodes per timestep."""
+
+    @staticmethod
+    def forward(ctx, x_seq, v, tau: float, threshold: float, alpha: float):
+        charged = torch.empty_like(x_seq)  # h[t]
+        for t in range(x_seq.shape[0]):
+            h = torch.add(v, (x_seq[t] - v) / tau, out=charged[t])  # LIFNode, decay_input, v_reset = 0
+            v = h.masked_fill(h >= threshold, 0.0)  # hard reset: (1 - s) h, which is h or +0
+        shifted = charged - threshold  # the surrogate's argument
+        spikes = (shifted >= 0).to(x_seq.dtype)  # the Heaviside step, as h >= threshold
+        ctx.save_for_backward(spikes, shifted)
+        ctx.tau, ctx.alpha = tau, alpha
+        ctx.set_materialize_grads(False)
+        return spikes, v
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_v):
+        spikes, shifted = ctx.saved_tensors
+        tau, alpha = ctx.tau, ctx.alpha
+        direct = None  # the gradient reaching h[t] through the spikes, all t at once
+        if grad_spikes is not None:
+            z = shifted * (math.pi / 2 * alpha)
+            direct = grad_spikes * ((alpha / 2) / (1 + z * z))  # ATan surrogate derivative
+        keep = 1.0 - spikes  # the reset is detached: v[t] = (1 - s[t]) h[t] passes (1 - s[t])
+        grad_x = torch.zeros_like(shifted)
+        carry = grad_v  # gradient reaching the membrane after step t (None: none reaches it)
+        for t in range(shifted.shape[0] - 1, -1, -1):
+            grad_h = None if direct is None else direct[t]
+            if carry is not None:
+                through = carry * keep[t]
+                grad_h = through if grad_h is None else grad_h + through
+            if grad_h is None:
+                continue
+            torch.div(grad_h, tau, out=grad_x[t])
+            carry = grad_h - grad_x[t]  # h = v + (x - v) / tau
+        return grad_x, carry, None, None, None
+
+
+class LIF(sj_neuron.LIFNode):
+    """spikingjelly's LIFNode with its multi-step path run as one autograd node (_LIFSequence):
+    identical spikes, membranes and gradients, a fraction of the dispatched operations."""
+
+    def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
+        usable = (not args and not kwargs and x_seq.dtype == torch.float32 and not self.store_v_seq
+                  and self.v_reset == 0.0 and self.decay_input and self.detach_reset
+                  and self._neuron_precision is None and isinstance(self.surrogate_function, sj_surrogate.ATan))
+        if not usable:
+            return super().multi_step_forward(x_seq, *args, **kwargs)
+        v = self.v
+        if not isinstance(v, torch.Tensor) or v.shape != x_seq.shape[1:]:
+            v = torch.zeros_like(x_seq[0])
+        spikes, self.v = _LIFSequence.apply(x_seq, v, self.tau, self.v_threshold,
+                                            float(self.surrogate_function.alpha))
+        return spikes
+
+
 def make_lif() -> nn.Module:
     """Spec section 1: LIF, tau 4/3, threshold 1, hard reset to 0, ATan surrogate, detached reset.
     Multi-step mode: takes [T', B, ...] and keeps its membrane between calls until reset."""
-    return sj_neuron.LIFNode(tau=LIF_TAU, decay_input=True, v_threshold=LIF_THRESHOLD, v_reset=0.0,
-                             surrogate_function=sj_surrogate.ATan(), detach_reset=True, step_mode="m")
+    return LIF(tau=LIF_TAU, decay_input=True, v_threshold=LIF_THRESHOLD, v_reset=0.0,
+               surrogate_function=sj_surrogate.ATan(), detach_reset=True, step_mode="m")
 
 
 def is_lif(module: nn.Module) -> bool:
@@ -78,27 +140,29 @@ class TimeBatchNorm2d(nn.Module):
         steps, batch = x.shape[0], x.shape[1]
         # [T', B, C, H, W] -> [B, T'*C, H, W]: each (timestep, channel) is its own BN channel.
         folded = x.transpose(0, 1).reshape(batch, steps * self.channels, *x.shape[3:])
-        weight, bias = self.weight.repeat(steps), self.bias.repeat(steps)
-        if self.per_timestep:
-            rm = self.running_mean[t0:t0 + steps].reshape(-1)
-            rv = self.running_var[t0:t0 + steps].reshape(-1)
+        if steps == 1:
+            weight, bias = self.weight, self.bias
+        else:
+            weight, bias = self.weight.repeat(steps), self.bias.repeat(steps)
+        if self.per_timestep or steps == 1:
+            # The running statistics of these timesteps are a contiguous slice of the buffers:
+            # batch_norm updates them in place (one update per timestep, in order).
+            rows = slice(t0, t0 + steps) if self.per_timestep else slice(None)
+            rm, rv = self.running_mean[rows].view(-1), self.running_var[rows].view(-1)
+            out = F.batch_norm(folded, rm, rv, weight, bias, self.training, self.momentum, self.eps)
         else:
             rm, rv = self.running_mean.repeat(steps), self.running_var.repeat(steps)
-        if self.training:
-            rm, rv = rm.clone(), rv.clone()
-            out = F.batch_norm(folded, rm, rv, weight, bias, True, self.momentum, self.eps)
-            self._store_running(rm.view(steps, -1), rv.view(steps, -1), t0)
-        else:
-            out = F.batch_norm(folded, rm, rv, weight, bias, False, 0.0, self.eps)
+            if self.training:
+                out = F.batch_norm(folded, rm, rv, weight, bias, True, self.momentum, self.eps)
+                self._store_running(rm.view(steps, -1), rv.view(steps, -1))
+            else:
+                out = F.batch_norm(folded, rm, rv, weight, bias, False, 0.0, self.eps)
         return out.reshape(batch, steps, *x.shape[2:]).transpose(0, 1)
 
     @torch.no_grad()
-    def _store_running(self, mean_upd: torch.Tensor, var_upd: torch.Tensor, t0: int) -> None:
+    def _store_running(self, mean_upd: torch.Tensor, var_upd: torch.Tensor) -> None:
+        """The shared running statistics after T' timesteps updated at once (rows of *_upd)."""
         steps = mean_upd.shape[0]
-        if self.per_timestep:
-            self.running_mean[t0:t0 + steps] = mean_upd
-            self.running_var[t0:t0 + steps] = var_upd
-            return
         # Each row k was updated in parallel from the same old value r: p_k = (1-m) r + m s_k.
         # The sequential update over k is r_T = (1-m)^T r + sum_k (1-m)^(T-1-k) (p_k - (1-m) r).
         keep = 1.0 - self.momentum

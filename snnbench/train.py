@@ -126,10 +126,19 @@ def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: i
 
 
 def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generator):
+    """One epoch of SGD; (mean loss, accuracy %, next step), or None when the loss became NaN/inf.
+
+    Nothing inside the loop waits for a result: loss and correct predictions accumulate on the
+    device (the loss in float64, in the order a Python float sum would take) and divergence is
+    checked once, at the end of the epoch (a diverged run's weights are NaN from there on)."""
     net.train()
     data = dataset.train
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
-    loss_sum, correct, seen, step = 0.0, 0, 0, step0
+    device = data.labels.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    seen, step = 0, step0
     warmup = protocol.warmup_epochs * (total_steps // protocol.epochs)
     for start in range(0, len(data) - 1, protocol.batch_size):
         idx = order[start:start + protocol.batch_size]
@@ -144,18 +153,20 @@ def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generato
         reset_state(net)
         logits = net(dataset.normalize(images))
         loss = F.cross_entropy(logits, labels)
-        if not torch.isfinite(loss):
-            return None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if protocol.grad_clip > 0:
             nn.utils.clip_grad_norm_(net.parameters(), protocol.grad_clip)
         optimizer.step()
-        loss_sum += float(loss.detach()) * len(idx)
-        correct += int((logits.argmax(1) == labels).sum())
+        loss = loss.detach()
+        finite &= torch.isfinite(loss)
+        loss_sum += loss.double() * len(idx)
+        correct += (logits.detach().argmax(1) == labels).sum()
         seen += len(idx)
         step += 1
-    return loss_sum / seen, 100.0 * correct / seen, step
+    if not bool(finite):
+        return None
+    return float(loss_sum) / seen, 100.0 * int(correct) / seen, step
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
