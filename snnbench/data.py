@@ -1,7 +1,7 @@
 """Datasets as whole uint8 tensors, with fixed train / validation / test splits and batched augmentation.
 
   digits        scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), no download.
-                Stratified split (seed 0): 1,077 train / 360 validation / 360 test. 8x8 already passes
+                Stratified split (seed 0): 1,079 train / 359 validation / 359 test. 8x8 already passes
                 the network's two 2x2 poolings, so no resampling is done.
   cifar10/100   the official python-format batches (cifar-10-batches-py/, cifar-100-python/) under
                 --data-dir or $SNNBENCH_DATA_DIR. The 50,000 training images are split (stratified,
