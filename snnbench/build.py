@@ -249,10 +249,12 @@ def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_d
     return run_job(kind, cell_hash, protocol_json, seed, data_dir=data_dir, device=device)
 
 
-def dataset_fingerprint(name: str, data_dir=None) -> str:
-    """Fingerprint of a dataset's splits (data.Dataset.fingerprint)."""
-    from .data import load_dataset
-    return load_dataset(name, data_dir).fingerprint()
+def dataset_fingerprint(protocol_json: str, data_dir=None) -> str:
+    """Fingerprint (data.Dataset.fingerprint) of the data a protocol trains and scores on: its
+    dataset's splits as its input_size and train_size make them. Loaded afresh, so that changed files
+    are seen."""
+    from .data import load_for_protocol
+    return load_for_protocol(Protocol.from_json(protocol_json), data_dir).fingerprint()
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -300,8 +302,8 @@ class InProcessExecutor:
         self.capacity = 1
         self._queue = []
 
-    def fingerprint(self, dataset: str) -> str:
-        return dataset_fingerprint(dataset, self.data_dir)
+    def fingerprint(self, protocol: Protocol) -> str:
+        return dataset_fingerprint(protocol.to_json(), self.data_dir)
 
     @property
     def in_flight(self) -> int:
@@ -342,8 +344,8 @@ class ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_init_single_thread_worker, initargs=(os.getpid(),))
 
-    def fingerprint(self, dataset: str) -> str:
-        return dataset_fingerprint(dataset, self.data_dir)
+    def fingerprint(self, protocol: Protocol) -> str:
+        return dataset_fingerprint(protocol.to_json(), self.data_dir)
 
     @property
     def in_flight(self) -> int:
@@ -436,9 +438,9 @@ class RayExecutor:
         gpus = (1 if kind == "train" else 0.25) if self.gpus else 0
         return dict(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)
 
-    def fingerprint(self, dataset: str) -> str:
+    def fingerprint(self, protocol: Protocol) -> str:
         task = self.ray.remote(dataset_fingerprint).options(num_cpus=1, max_retries=self.max_retries)
-        return self.ray.get(task.remote(dataset, self.data_dir))
+        return self.ray.get(task.remote(protocol.to_json(), self.data_dir))
 
     @property
     def in_flight(self) -> int:
@@ -1010,7 +1012,7 @@ class Build:
             executor = make_executor(self.executor_name, self.workers, self.address, spec.data_dir, self.device,
                                      self.max_retries)
             try:
-                fingerprint = executor.fingerprint(spec.protocol.dataset)  # a missing dataset fails here
+                fingerprint = executor.fingerprint(spec.protocol)  # a missing dataset fails here
                 journal = Journal(spec.journal_path, spec.protocol)
                 try:
                     journal.check_fingerprint(fingerprint)

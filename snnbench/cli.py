@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from .errors import ConfigError, SnnbenchError
+from .profiles import DATASETS
 
 MAX_ERROR_LENGTH = 600  # characters of an error line; a message may quote an argument of any length
 
@@ -125,7 +126,7 @@ def show_cmd(cell):
 @main.command("score")
 @click.argument("cell", required=False)
 @click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), help="Score cells of this space.")
-@click.option("--dataset", default="digits", show_default=True, help="digits, cifar10, cifar100 or tinyimagenet.")
+@click.option("--dataset", default="digits", show_default=True, help=f"One of {', '.join(DATASETS)}.")
 @click.option("--data-dir", default=None, help="Folder holding the dataset files (or $SNNBENCH_DATA_DIR).")
 @click.option("--protocol", "protocol_name", default=None, help="Protocol whose profile and scoring batch are used (default: the dataset's).")
 @click.option("--width", type=int, default=None, help="Override the protocol's width C.")
@@ -181,7 +182,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 # ----------------------------------------------------------------------------- build
 @main.command("build")
 @click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), required=True, help="Cell space of the table.")
-@click.option("--dataset", required=True, help="digits, cifar10, cifar100 or tinyimagenet.")
+@click.option("--dataset", required=True, help=f"One of {', '.join(DATASETS)}.")
 @click.option("--protocol", "protocol_name", default=None, help="Named protocol (default: the dataset's).")
 @click.option("--sample", type=int, default=None, help="Train N cells drawn uniformly from the space.")
 @click.option("--all", "all_cells", is_flag=True, help="Train (and score) every cell of the space.")

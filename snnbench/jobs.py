@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .protocols import Protocol
 from .scores import score_cell, scoring_batches
 from .space import Cell
@@ -19,8 +19,15 @@ JOB_KINDS = ("score", "train")
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(name: str, data_dir: str | None):
-    return load_dataset(name, data_dir)
+def _dataset(name: str, data_dir: str | None, input_size: int | None, train_size: int | None) -> Dataset:
+    return load_dataset(name, data_dir, input_size=input_size, train_size=train_size)
+
+
+def protocol_dataset(protocol: Protocol, data_dir=None) -> Dataset:
+    """What data.load_for_protocol gives, loaded once per process for each dataset, data folder,
+    input_size and train_size (no other protocol field changes the data)."""
+    return _dataset(protocol.dataset, None if data_dir is None else str(data_dir), protocol.input_size,
+                    protocol.train_size)
 
 
 def default_device() -> str:
@@ -61,7 +68,7 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     on the protocol's scoring batches drawn with `seed`. kind 'train': a TrainRecord (see train.py)."""
     protocol = Protocol.from_json(protocol_json)
     cell = Cell.from_hash(cell_hash)
-    dataset = _dataset(protocol.dataset, data_dir)
+    dataset = protocol_dataset(protocol, data_dir)
     device = device or default_device()
     t0 = time.perf_counter()
     if kind == "score":

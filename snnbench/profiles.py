@@ -60,7 +60,14 @@ PROFILES = {
     # The small CPU profile: scikit-learn digits (8x8, already a multiple of 4). fc1 sees only
     # 2C*2*2 = 128 inputs, so the authors' N(0, 0.01) would leave its LIF silent (spec section 7).
     "digits": NetworkProfile("digits", 1, 8, 10, width=16, hidden=256, vote=5, classifier_init="fan_in"),
+    # Fashion-MNIST at its own 28x28 (a protocol's input_size resamples it, e.g. to 16x16); sized like
+    # digits, whose small fc1 input needs the fan-in initialisation too.
+    "fashion-mnist": NetworkProfile("fashion-mnist", 1, 28, 10, width=8, hidden=256, vote=5, classifier_init="fan_in"),
 }
+
+# The datasets snnbench knows, one network profile each: the one list that the loaders (data), the
+# protocols, the table reader and the CLI use.
+DATASETS = tuple(PROFILES)
 
 
 def get_profile(name: str, **overrides) -> NetworkProfile:

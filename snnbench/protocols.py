@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import ConfigError
-from .profiles import NetworkProfile, get_profile
+from .profiles import DATASETS, NetworkProfile, get_profile
 
 PROTOCOL_VERSION = 1
 # The network graph became part of a protocol's identity with version 2. Protocols of the first graph
@@ -15,6 +15,9 @@ PROTOCOL_VERSION = 1
 # stay what they were; a record written before the field existed reads as that graph.
 GRAPH_VERSION = 2
 LEGACY_GRAPH = "skip-idle"
+# Fields added after protocols were first recorded, each with a default that means "as before": a
+# protocol that leaves one at its default has the identity (and hash) it had before the field existed.
+OPTIONAL_FIELDS = ("input_size", "train_size")
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,13 @@ class Protocol:
     cosine down to lr * lr_min_ratio at the last step. augmentation: 'crop_flip' or 'none'.
     bn_stats / classifier_init: see profiles.NetworkProfile (spec section 7). graph: which edge modules a
     backward cell runs ('authors', the SNASNet authors' graph, or 'skip-idle'; snn module docstring). score_batch / score_repeat:
-    the zero-cost scoring mini-batches. Epoch-level results are recorded for every epoch."""
+    the zero-cost scoring mini-batches. Epoch-level results are recorded for every epoch.
+
+    input_size: the side (pixels) every image is resampled to once, at load time, by area averaging
+    (None: the dataset's own side); the network is sized for it. train_size: the number of training
+    images, a fixed stratified subset of the train split, nested across sizes (None: the whole split;
+    validation and test are never subsetted). Both are part of the hash only when set (data module
+    docstring)."""
     name: str
     dataset: str
     width: int
@@ -44,12 +53,14 @@ class Protocol:
     bn_stats: str = "shared"
     classifier_init: str = "authors"
     graph: str = "authors"
+    input_size: int | None = None
+    train_size: int | None = None
     score_batch: int = 256
     score_repeat: int = 2
     seed: int = 0
 
     def network_profile(self) -> NetworkProfile:
-        return get_profile(self.dataset, width=self.width, timesteps=self.timesteps,
+        return get_profile(self.dataset, width=self.width, timesteps=self.timesteps, image_size=self.input_size,
                            bn_stats=self.bn_stats, classifier_init=self.classifier_init, graph=self.graph)
 
     def identity(self) -> dict:
@@ -57,6 +68,9 @@ class Protocol:
         d = asdict(self)
         d.pop("name")
         d.pop("seed")
+        for key in OPTIONAL_FIELDS:
+            if d[key] is None:
+                d.pop(key)
         if self.graph == LEGACY_GRAPH:
             d.pop("graph")
             d["version"] = PROTOCOL_VERSION
@@ -89,8 +103,25 @@ class Protocol:
             raise ConfigError("epochs and score_repeat must be at least 1")
         if self.augmentation not in ("crop_flip", "none") or self.schedule != "cosine":
             raise ConfigError("augmentation must be 'crop_flip' or 'none'; schedule must be 'cosine'")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"protocol {self.name}: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        self._validate_data_fields()
         self.network_profile()
         return self
+
+    def _validate_data_fields(self) -> None:
+        native = get_profile(self.dataset)
+        for key in OPTIONAL_FIELDS:
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"protocol {self.name}: {key} must be a whole number or None, got {value!r}")
+        size = self.input_size
+        if size is not None and not (4 <= size <= native.image_size and size % 4 == 0):
+            raise ConfigError(f"protocol {self.name}: input_size {size} must be a multiple of 4 from 4 to "
+                              f"{native.image_size}, the side of the {self.dataset} images (they are only shrunk)")
+        if self.train_size is not None and self.train_size < native.num_classes:
+            raise ConfigError(f"protocol {self.name}: train_size {self.train_size} is below the "
+                              f"{native.num_classes} classes of {self.dataset}")
 
 
 def _paper(name, dataset, width, lr, epochs):
@@ -105,6 +136,13 @@ PROTOCOLS = {
     "digits-cpu": Protocol(name="digits-cpu", dataset="digits", width=8, timesteps=5, epochs=15,
                            batch_size=32, lr=0.1, augmentation="none", bn_stats="per_timestep",
                            classifier_init="fan_in", score_batch=64, score_repeat=2),
+    # Provisional: the CPU protocol for Fashion-MNIST (16x16 images, 10,000 training images). Its values
+    # are placeholders until the protocol study of issue 13 chooses them (as the sweep chose digits-cpu's);
+    # they will be replaced then, and with them this protocol's hash.
+    "fmnist-cpu": Protocol(name="fmnist-cpu", dataset="fashion-mnist", width=8, timesteps=5, epochs=10,
+                           batch_size=32, lr=0.1, augmentation="none", bn_stats="per_timestep",
+                           classifier_init="fan_in", input_size=16, train_size=10000, score_batch=64,
+                           score_repeat=2),
 }
 
 
@@ -116,14 +154,14 @@ def get_protocol(name: str, **overrides) -> Protocol:
 
 
 DEFAULT_PROTOCOLS = {"digits": "digits-cpu", "cifar10": "paper-cifar10", "cifar100": "paper-cifar100",
-                     "tinyimagenet": "paper-tinyimagenet"}
+                     "tinyimagenet": "paper-tinyimagenet", "fashion-mnist": "fmnist-cpu"}
 
 
 def default_protocol(dataset: str) -> str:
     """The protocol name used for a dataset when none is given; DatasetError for an unknown dataset."""
     if dataset not in DEFAULT_PROTOCOLS:
         from .errors import DatasetError
-        raise DatasetError(f"unknown dataset {dataset!r}; choose one of {', '.join(DEFAULT_PROTOCOLS)}")
+        raise DatasetError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     return DEFAULT_PROTOCOLS[dataset]
 
 

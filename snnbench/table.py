@@ -30,6 +30,7 @@ from .errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, Snnb
                      TableFormatError)
 from .files import check_path, make_parent, remove_quietly, storage_error
 from .options import whole_number
+from .profiles import DATASETS
 from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, canonical_batch, cell_attributes, hash_text,
                     iter_cells, looks_like_hash, matrix_to_text, prune_batch)
 
@@ -53,7 +54,6 @@ REQUIRED_ATTRS = ("format", "schema_version", "snnbench_version", "created", "sp
                   "selection", "build")
 _COMPRESSION = dict(compression="gzip", compression_opts=4, shuffle=True)
 SPACES = ("fw", "bw")
-DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet")
 PAUSE_WRITE_ENV = "SNNBENCH_FAULT_PAUSE_WRITE"
 
 
@@ -771,7 +771,9 @@ class Bench:
             f"space      {m['space']}   dataset {m['dataset']} (fingerprint {m['dataset_fingerprint']})",
             f"protocol   {m['protocol_name']} {m['protocol_hash']}: width {p.get('width')}, timesteps "
             f"{p.get('timesteps')}, epochs {p.get('epochs')}, batch {p.get('batch_size')}, lr {p.get('lr')}, "
-            f"graph {p.get('graph', 'skip-idle')}",
+            f"graph {p.get('graph', 'skip-idle')}"
+            + (f", input {p['input_size']}x{p['input_size']}" if p.get("input_size") else "")
+            + (f", {p['train_size']} training images" if p.get("train_size") else ""),
             *([f"training   runs made under {m['train_protocol_name']} {m['train_protocol_hash']}: the same "
                f"protocol with graph {json.loads(m['train_protocol_json']).get('graph', 'skip-idle')}"]
               if m.get("train_protocol_json") else []),

@@ -10,7 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import Dataset, load_dataset, random_crop_flip
+from .data import Dataset, load_for_protocol, random_crop_flip
+from .errors import ConfigError
 from .protocols import Protocol
 from .snn import SNASNet, SpikingConv, build_network, count_parameters, reset_state
 
@@ -174,14 +175,29 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return full + (1 if rest >= 2 else 0)
 
 
+def check_dataset_fits(dataset: Dataset, protocol: Protocol) -> None:
+    """ConfigError when a dataset given to train_cell is not the protocol's data: images of another
+    size or channel count than its network takes, or a train split of another size than its train_size."""
+    profile = protocol.network_profile()
+    if (dataset.in_channels, dataset.image_size) != (profile.in_channels, profile.image_size):
+        raise ConfigError(f"the dataset has {dataset.in_channels}x{dataset.image_size}x{dataset.image_size} images "
+                          f"but protocol {protocol.name} takes {profile.in_channels}x{profile.image_size}x"
+                          f"{profile.image_size}: load it with data.load_for_protocol")
+    if protocol.train_size is not None and len(dataset.train) != protocol.train_size:
+        raise ConfigError(f"the dataset has {len(dataset.train)} training images but protocol {protocol.name} "
+                          f"trains on {protocol.train_size}: load it with data.load_for_protocol")
+
+
 def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None = None,
-               device: str | torch.device = "cpu", on_epoch=None) -> TrainRecord:
+               device: str | torch.device = "cpu", on_epoch=None, data_dir=None) -> TrainRecord:
     """Train a cell from scratch under `protocol` with `seed`; deterministic on CPU for a fixed seed and
-    thread count. A run whose loss becomes NaN/inf stops and is returned with diverged=True."""
+    thread count. A run whose loss becomes NaN/inf stops and is returned with diverged=True. Without
+    `dataset`, the protocol's data is loaded (data.load_for_protocol, files from `data_dir`)."""
     protocol.validate()
     device = torch.device(device)
     if dataset is None:
-        dataset = load_dataset(protocol.dataset)
+        dataset = load_for_protocol(protocol, data_dir)
+    check_dataset_fits(dataset, protocol)
     dataset = dataset.to(device)
     net = build_network(cell, protocol.network_profile(), seed).to(device)
     generator = torch.Generator().manual_seed(10_000 + int(seed))
