@@ -75,15 +75,18 @@ class TrainingCheckpoint:
             raise CheckpointError(f"checkpoint {self.path} cannot be read ({type(exc).__name__}): "
                                   "delete it to train this run from the start") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{self.path} is not an snnbench training checkpoint: delete it or choose another folder")
+            raise CheckpointError(f"{self.path} is not an snnbench training checkpoint: "
+                                  "delete it or choose another folder")
         if state.get("version", 0) > CHECKPOINT_VERSION:
-            raise CheckpointError(f"checkpoint {self.path} was written by a newer snnbench (version {state['version']})")
+            raise CheckpointError(f"checkpoint {self.path} was written by a newer snnbench "
+                                  f"(version {state['version']})")
         if state.get("identity") != self.identity:
             theirs = state.get("identity") or {}
             raise CheckpointError(
-                f"checkpoint {self.path} belongs to cell {theirs.get('cell_hash')} protocol {theirs.get('protocol_hash')} "
-                f"seed {theirs.get('seed')}, not to this run (cell {self.identity['cell_hash']} protocol "
-                f"{self.identity['protocol_hash']} seed {self.identity['seed']}): choose another folder or delete it")
+                f"checkpoint {self.path} belongs to cell {theirs.get('cell_hash')} protocol "
+                f"{theirs.get('protocol_hash')} seed {theirs.get('seed')}, not to this run (cell "
+                f"{self.identity['cell_hash']} protocol {self.identity['protocol_hash']} seed "
+                f"{self.identity['seed']}): choose another folder or delete it")
         return state
 
     def restore(self, net, optimizer, generator, record, device) -> tuple[int, float] | None:
