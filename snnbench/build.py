@@ -239,14 +239,35 @@ class WorkerStopping(Exception):
 _stop_requested = threading.Event()
 
 
-def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir=None, device=None) -> dict:
-    """What every executor runs for one job (in a worker): jobs.run_job plus the audit/test hooks."""
+def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir=None, device=None,
+                checkpoint_root=None, checkpoint_every: int = 0) -> dict:
+    """What every executor runs for one job (in a worker): jobs.run_job plus the audit/test hooks. A
+    worker bound to one GPU (devices.bind_worker, bind_ray_gpu) runs a cuda job on that GPU."""
     from .jobs import run_job
     if _stop_requested.is_set():
         raise WorkerStopping("this worker was interrupted")
     _log_job_start(kind, cell_hash, seed)
     _kill_once_for_fault_test()
-    return run_job(kind, cell_hash, protocol_json, seed, data_dir=data_dir, device=device)
+    return run_job(kind, cell_hash, protocol_json, seed, data_dir=data_dir, device=device,
+                   checkpoint_root=checkpoint_root, checkpoint_every=checkpoint_every)
+
+
+def execute_ray_job(*args) -> dict:
+    """A job as a Ray task: bind the GPU Ray gave the task (none: the CPU), then execute_job."""
+    from .devices import bind_ray_gpu
+    bind_ray_gpu()
+    return execute_job(*args)
+
+
+def _ray_cpu_task(*args) -> dict:
+    return execute_ray_job(*args)
+
+
+def _ray_gpu_task(*args) -> dict:
+    # A separate remote function with max_calls=1: a Ray worker process that has initialised CUDA on
+    # one GPU cannot move to another, and Ray may hand the next task another GPU id, so each GPU task
+    # gets a fresh process.
+    return execute_ray_job(*args)
 
 
 def dataset_fingerprint(protocol_json: str, data_dir=None) -> str:
@@ -281,13 +302,20 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="snnbench-parent-watch", daemon=True).start()
 
 
-def _init_single_thread_worker(parent_pid: int | None = None) -> None:
+def _init_single_thread_worker(parent_pid: int | None = None, gpu_plan=None, started=None) -> None:
     """Initialiser of a pool worker: one torch thread; no new job after Ctrl-C (the terminal sends
     SIGINT to the whole process group; the driver decides what happens, the worker starts nothing
-    more); end with the driver."""
+    more); end with the driver. gpu_plan: the GPU of each worker (devices.worker_gpus); the k-th
+    worker to start (`started`, a shared counter) binds to gpu_plan[k mod N] before torch touches CUDA."""
     signal.signal(signal.SIGINT, lambda *_: _stop_requested.set())
     if parent_pid is not None:
         _die_with_parent(parent_pid)
+    if gpu_plan and started is not None:
+        from .devices import bind_worker
+        with started.get_lock():
+            k = started.value
+            started.value += 1
+        bind_worker(gpu_plan[k % len(gpu_plan)])
     import torch
     torch.set_num_threads(1)
 
@@ -297,8 +325,9 @@ class InProcessExecutor:
     """Runs each job in the calling process, one at a time (uses the GPU when there is one)."""
     name = "local"
 
-    def __init__(self, data_dir=None, device=None):
+    def __init__(self, data_dir=None, device=None, checkpoint_root=None, checkpoint_every: int = 0):
         self.data_dir, self.device = data_dir, device
+        self.checkpoint_root, self.checkpoint_every = checkpoint_root, checkpoint_every
         self.capacity = 1
         self._queue = []
 
@@ -317,32 +346,39 @@ class InProcessExecutor:
         job, protocol_json = self._queue.pop(0)
         try:
             return [(job, execute_job(job.kind, job.cell_hash, protocol_json, job.seed, self.data_dir,
-                                      self.device), None)]
+                                      self.device, self.checkpoint_root, self.checkpoint_every), None)]
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a failing job is recorded and the build goes on
             return [(job, None, f"{type(exc).__name__}: {exc}")]
 
     def close(self) -> None:
-        pass
+        from .checkpoint import remove_empty_root
+        remove_empty_root(self.checkpoint_root)
 
 
 class ProcessPoolExecutor:
     """Runs jobs in N single-thread worker processes (spawned). A worker that dies (killed, out of
     memory) breaks the pool; the pool is rebuilt and the jobs in flight are run again, each at most
-    max_retries more times."""
+    max_retries more times (a training job resumes from its checkpoint). gpu_plan: the GPU each worker
+    binds to (devices.worker_gpus: round-robin over the visible GPUs); None: no binding (CPU)."""
     name = "local"
 
-    def __init__(self, workers: int, data_dir=None, device=None, max_retries: int = 3):
+    def __init__(self, workers: int, data_dir=None, device=None, max_retries: int = 3, gpu_plan=None,
+                 checkpoint_root=None, checkpoint_every: int = 0):
         self.workers, self.data_dir, self.device, self.max_retries = workers, data_dir, device, max_retries
+        self.gpu_plan = list(gpu_plan) if gpu_plan and any(g is not None for g in gpu_plan) else None
+        self.checkpoint_root, self.checkpoint_every = checkpoint_root, checkpoint_every
         self.capacity = 2 * workers
         self._futures = {}
         self._attempts = {}
         self._pool = self._new_pool()
 
     def _new_pool(self):
-        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_single_thread_worker, initargs=(os.getpid(),))
+        context = multiprocessing.get_context("spawn")
+        started = context.Value("i", 0) if self.gpu_plan else None
+        return cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_single_thread_worker,
+                                      initargs=(os.getpid(), self.gpu_plan, started))
 
     def fingerprint(self, protocol: Protocol) -> str:
         return dataset_fingerprint(protocol.to_json(), self.data_dir)
@@ -354,7 +390,7 @@ class ProcessPoolExecutor:
     def submit(self, job: Job, protocol_json: str) -> None:
         self._attempts[job] = self._attempts.get(job, 0) + 1
         future = self._pool.submit(execute_job, job.kind, job.cell_hash, protocol_json, job.seed,
-                                   self.data_dir, self.device)
+                                   self.data_dir, self.device, self.checkpoint_root, self.checkpoint_every)
         self._futures[future] = (job, protocol_json)
 
     def wait(self, timeout: float) -> list:
@@ -406,17 +442,22 @@ class ProcessPoolExecutor:
                 pass
 
     def close(self) -> None:
+        from .checkpoint import remove_empty_root
         self._futures.clear()
         self._stop_pool()
+        remove_empty_root(self.checkpoint_root)
 
 
 class RayExecutor:
     """Runs jobs as Ray tasks: training tasks take one GPU each when the cluster has GPUs (scoring
-    tasks a quarter of one), one CPU otherwise; Ray runs a task again when its worker dies (up to
-    max_retries). Results come back to the driver, which alone writes the journal."""
+    tasks a quarter of one; jobs_per_gpu M: 1/M), one CPU otherwise or with device 'cpu'; Ray runs a
+    task again when its worker dies (up to max_retries). A task that holds a GPU computes on the GPU
+    Ray gave it (devices.bind_ray_gpu) in a process of its own. Results come back to the driver,
+    which alone writes the journal."""
     name = "ray"
 
-    def __init__(self, address=None, data_dir=None, device=None, max_retries: int = 3):
+    def __init__(self, address=None, data_dir=None, device=None, max_retries: int = 3, jobs_per_gpu=None,
+                 checkpoint_root=None, checkpoint_every: int = 0):
         try:
             import ray
         except ImportError:
@@ -427,15 +468,21 @@ class RayExecutor:
                 ray.init(address=address, log_to_driver=False)
             else:
                 ray.init(log_to_driver=False, include_dashboard=False)
+        from .devices import ray_gpu_share
         resources = ray.cluster_resources()
-        self.gpus = resources.get("GPU", 0) > 0
-        self.capacity = max(2, 2 * int(resources.get("CPU", 1) + resources.get("GPU", 0)))
+        self.cluster_gpus = resources.get("GPU", 0)
         self.data_dir, self.device, self.max_retries = data_dir, device, max_retries
-        self._remote = ray.remote(execute_job)
+        self.jobs_per_gpu = jobs_per_gpu
+        ray_gpu_share("train", device, self.cluster_gpus, jobs_per_gpu)  # DeviceError before any task
+        self.checkpoint_root, self.checkpoint_every = checkpoint_root, checkpoint_every
+        self.capacity = max(2, 2 * int(resources.get("CPU", 1) + self.cluster_gpus * (jobs_per_gpu or 1)))
+        self._on_cpu = ray.remote(_ray_cpu_task)
+        self._on_gpu = ray.remote(max_calls=1)(_ray_gpu_task)
         self._refs = {}
 
     def _options(self, kind: str) -> dict:
-        gpus = (1 if kind == "train" else 0.25) if self.gpus else 0
+        from .devices import ray_gpu_share
+        gpus = ray_gpu_share(kind, self.device, self.cluster_gpus, self.jobs_per_gpu)
         return dict(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)
 
     def fingerprint(self, protocol: Protocol) -> str:
@@ -447,8 +494,10 @@ class RayExecutor:
         return len(self._refs)
 
     def submit(self, job: Job, protocol_json: str) -> None:
-        ref = self._remote.options(**self._options(job.kind)).remote(
-            job.kind, job.cell_hash, protocol_json, job.seed, self.data_dir, self.device)
+        options = self._options(job.kind)
+        remote = self._on_gpu if options["num_gpus"] > 0 else self._on_cpu
+        ref = remote.options(**options).remote(job.kind, job.cell_hash, protocol_json, job.seed, self.data_dir,
+                                               self.device, self.checkpoint_root, self.checkpoint_every)
         self._refs[ref] = job
 
     def wait(self, timeout: float) -> list:
@@ -462,7 +511,10 @@ class RayExecutor:
             try:
                 out.append((job, self.ray.get(ref), None))
             except self.ray.exceptions.RayError as exc:
-                out.append((job, None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+                # a task's own exception (DeviceError, ...) is what the journal should say, not Ray's wrapper
+                cause = getattr(exc, "cause", None)
+                shown = cause if isinstance(cause, Exception) else exc
+                out.append((job, None, f"{type(shown).__name__}: {str(shown).splitlines()[0] if str(shown) else ''}"))
         return out
 
     def close(self) -> None:
@@ -472,22 +524,36 @@ class RayExecutor:
             except Exception:  # a task that finished meanwhile cannot be cancelled: nothing to do
                 pass
         self._refs.clear()
+        from .checkpoint import remove_empty_root
+        remove_empty_root(self.checkpoint_root)
 
 
-def make_executor(executor: str = "local", workers: int = 1, address=None, data_dir=None, device=None,
-                  max_retries: int = 3):
-    """An executor by name: 'local' (in-process, or a pool when workers > 1) or 'ray'."""
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+def make_executor(executor: str = "local", workers: int | None = 1, address=None, data_dir=None, device=None,
+                  max_retries: int = 3, jobs_per_gpu: int | None = None, checkpoint_root=None,
+                  checkpoint_every: int = 0):
+    """An executor by name: 'local' (in-process, or a pool when workers > 1) or 'ray'.
+
+    device: cpu, cuda (a local pool spreads its workers over the visible GPUs, round-robin), cuda:K
+    or None (cuda when a GPU is visible). jobs_per_gpu M: at most M workers per GPU, and without
+    `workers` GPUs x M of them; under Ray, each training task takes 1/M of a GPU. checkpoint_root:
+    the folder of the training jobs' checkpoints (checkpoint.build_root), written every
+    checkpoint_every epochs (0: none)."""
+    from .devices import check_device, visible_gpus, worker_count, worker_gpus
     if executor == "ray":
-        return RayExecutor(address, data_dir, device, max_retries)
+        return RayExecutor(address, data_dir, device, max_retries, jobs_per_gpu, checkpoint_root, checkpoint_every)
     if executor != "local":
         raise ConfigError(f"unknown executor {executor!r}: use local or ray")
     if address is not None:
         raise ConfigError("--address is for --executor ray")
+    check_device(device)
+    visible = visible_gpus() if device != "cpu" else []
+    workers = worker_count(workers, device, jobs_per_gpu, visible)
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    plan = worker_gpus(device, workers, visible, jobs_per_gpu)
     if workers == 1:
-        return InProcessExecutor(data_dir, device)
-    return ProcessPoolExecutor(workers, data_dir, device, max_retries)
+        return InProcessExecutor(data_dir, device, checkpoint_root, checkpoint_every)
+    return ProcessPoolExecutor(workers, data_dir, device, max_retries, plan, checkpoint_root, checkpoint_every)
 
 
 # ----------------------------------------------------------------------------- the journal
@@ -966,13 +1032,19 @@ class Build:
     many seconds, whichever comes first (the final write happens in any case). An existing --out is
     written only if it is this build's own table (a resume), or with force (replace it) or extend
     (add this build's cells to it); an interrupt writes a checkpoint only over a table this build
-    made."""
+    made.
 
-    def __init__(self, spec: BuildSpec, executor: str = "local", workers: int = 1, address=None, device=None,
+    device / workers / jobs_per_gpu: see make_executor (workers None: 1, or GPUs x jobs_per_gpu).
+    checkpoint_every: every training job writes a checkpoint every that many epochs (0: none) under
+    checkpoint.build_root(journal), so that a job killed with the build resumes where it stopped."""
+
+    def __init__(self, spec: BuildSpec, executor: str = "local", workers: int | None = 1, address=None, device=None,
                  checkpoint_jobs: int = 500, checkpoint_seconds: float = 600.0, max_retries: int = 3,
-                 progress: bool = True, command: str | None = None, force: bool = False, extend: bool = False):
+                 progress: bool = True, command: str | None = None, force: bool = False, extend: bool = False,
+                 jobs_per_gpu: int | None = None, checkpoint_every: int = 1):
         self.spec = spec
         self.executor_name, self.workers, self.address, self.device = executor, workers, address, device
+        self.jobs_per_gpu, self.checkpoint_every = jobs_per_gpu, checkpoint_every
         self.checkpoint_jobs, self.checkpoint_seconds = checkpoint_jobs, checkpoint_seconds
         self.max_retries, self.progress = max_retries, progress
         self.force, self.extend = force, extend
@@ -988,8 +1060,12 @@ class Build:
             raise ConfigError(f"--checkpoint-seconds must be a finite number above 0, got {self.checkpoint_seconds}")
         if whole_number(self.max_retries, "--max-retries") < 0:
             raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
-        if whole_number(self.workers, "--workers") < 1:
+        if self.workers is not None and whole_number(self.workers, "--workers") < 1:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if self.jobs_per_gpu is not None and whole_number(self.jobs_per_gpu, "--jobs-per-gpu") < 1:
+            raise ConfigError(f"--jobs-per-gpu must be at least 1, got {self.jobs_per_gpu}")
+        if whole_number(self.checkpoint_every, "--checkpoint-every") < 0:
+            raise ConfigError(f"--checkpoint-every must be 0 or more epochs, got {self.checkpoint_every}")
         if self.executor_name not in ("local", "ray"):
             raise ConfigError(f"unknown executor {self.executor_name!r}: use local or ray")
         if self.address is not None and self.executor_name != "ray":
@@ -997,8 +1073,13 @@ class Build:
         if self.force and self.extend:
             raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
         if self.executor_name == "local":
-            from .jobs import check_device
+            from .devices import check_device, visible_gpus, worker_count, worker_gpus
             check_device(self.device)
+            visible = visible_gpus() if self.device != "cpu" else []
+            self.workers = worker_count(self.workers, self.device, self.jobs_per_gpu, visible)
+            worker_gpus(self.device, self.workers, visible, self.jobs_per_gpu)  # DeviceError now, not in a worker
+        elif self.workers is None:
+            self.workers = 1
         return spec
 
     def run(self) -> BuildSummary:
@@ -1009,8 +1090,10 @@ class Build:
                               "(write_table_from_journal), not built")
         with output_lock(spec.out):
             action = check_output(spec, self.force, self.extend)
+            from .checkpoint import build_root
             executor = make_executor(self.executor_name, self.workers, self.address, spec.data_dir, self.device,
-                                     self.max_retries)
+                                     self.max_retries, self.jobs_per_gpu, build_root(spec.journal_path),
+                                     self.checkpoint_every)
             try:
                 fingerprint = executor.fingerprint(spec.protocol)  # a missing dataset fails here
                 journal = Journal(spec.journal_path, spec.protocol)

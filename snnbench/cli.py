@@ -138,7 +138,7 @@ def show_cmd(cell):
 @click.option("--all", "all_cells", is_flag=True, help="Score every unique cell of the space.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation and batch seed.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSONL file the scores are appended to (resumable).")
-@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--device", default=None, help="cpu, cuda or cuda:K (default: cuda when a GPU is visible); a GPU that is not there is an error.")
 @click.option("--shard", default=None, help="K/N: only the cells whose hash is K modulo N (split a space over processes).")
 @click.option("--first", "first_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="File of cells (hashes or texts, one per line) to score before the rest, in its order.")
@@ -197,12 +197,14 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--width", type=int, default=None, help="Override the protocol's width C.")
 @click.option("--timesteps", type=int, default=None, help="Override the protocol's timesteps T.")
 @click.option("--graph", type=click.Choice(["authors", "skip-idle"]), default=None, help="Which edge modules a backward cell runs (default: the protocol's, 'authors' = the SNASNet authors' graph; 'skip-idle' = the shipped digits tables' first graph).")
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Local executor: N single-thread worker processes (1: in this process).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Local executor: N single-thread worker processes (default 1: in this process; with --jobs-per-gpu, GPUs x M). With a GPU device, worker i computes on GPU i mod K of the K visible ones.")
+@click.option("--jobs-per-gpu", type=click.IntRange(1), default=None, help="Jobs that share one GPU: at most M workers per GPU (and GPUs x M workers without --workers); under Ray, each training task takes 1/M of a GPU.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where jobs run.")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray; default: start a local Ray).")
 @click.option("--journal", type=click.Path(dir_okay=False), default=None, help="Journal file (default: OUT.journal.sqlite); builds of one protocol may share it.")
 @click.option("--data-dir", default=None, help="Folder holding the dataset files (or $SNNBENCH_DATA_DIR).")
-@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--device", default=None, help="cpu, cuda (every visible GPU) or cuda:K (one GPU); default: cuda when a GPU is visible. A GPU asked for and not there is an error, never a CPU run.")
+@click.option("--checkpoint-every", type=click.IntRange(0), default=1, show_default=True, help="Every training run writes a checkpoint every K epochs beside the journal (JOURNAL.checkpoints/); a killed build resumes each run from it. 0: none.")
 @click.option("--checkpoint-jobs", type=click.IntRange(1), default=500, show_default=True, help="Rewrite the table after this many finished jobs.")
 @click.option("--checkpoint-seconds", type=FiniteFloat(min=0, min_open=True), default=600.0, show_default=True, help="... or after this many seconds.")
 @click.option("--max-retries", type=click.IntRange(0), default=3, show_default=True, help="Runs of a job again when its worker dies.")
@@ -211,8 +213,9 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
 def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
-              score_all, scores_only, epochs, width, timesteps, graph, workers, executor, address, journal, data_dir, device,
-              checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet, out):
+              score_all, scores_only, epochs, width, timesteps, graph, workers, jobs_per_gpu, executor, address, journal,
+              data_dir, device, checkpoint_every, checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet,
+              out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
     command after an interruption). An existing --out is written over only when it is this build's
     own table (the same command and journal), or with --force / --extend."""
@@ -235,7 +238,8 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
     try:
         summary = Build(spec, executor=executor, workers=workers, address=address, device=device,
                         checkpoint_jobs=checkpoint_jobs, checkpoint_seconds=checkpoint_seconds, max_retries=max_retries,
-                        progress=not quiet, command=command, force=force, extend=extend).run()
+                        progress=not quiet, command=command, force=force, extend=extend, jobs_per_gpu=jobs_per_gpu,
+                        checkpoint_every=checkpoint_every).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(summary.line())
@@ -752,8 +756,10 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
     """The paper's search on FILE: draw --samples cells as the authors do, keep the best by SAHD or HD
     (or a random one), report the winner's accuracy, mean +- std over --runs. With --budget-hours,
     run NAS algorithms against the table with a simulated clock instead (as `snnbench run-algo`)."""
+    from .devices import check_device
     from .errors import ConfigError
     from .table import open_table
+    check_device(device)
     harness = budget_hours is not None
     if plot_out and not harness:
         raise ConfigError("--plot draws the regret of the harness: give --budget-hours too")

@@ -59,3 +59,13 @@ class JournalError(SnnbenchError):
 
 class TableClosedError(SnnbenchError, ValueError):
     """A query on a table (Bench) after it was closed."""
+
+
+class DeviceError(ConfigError):
+    """A device that is not there: --device cuda with no GPU visible, cuda:K past the last visible GPU,
+    a Ray cluster that advertises no GPU. snnbench never runs on the CPU instead of a GPU it was asked for."""
+
+
+class CheckpointError(SnnbenchError):
+    """A training checkpoint that cannot be used: it belongs to another run (cell, protocol or seed), or
+    it is damaged. The message names the file; deleting it makes the run start from scratch."""

@@ -31,26 +31,16 @@ def protocol_dataset(protocol: Protocol, data_dir=None) -> Dataset:
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """cuda when a GPU is visible, else cpu (devices.default_device)."""
+    from .devices import default_device as default
+    return default()
 
 
 def check_device(device: str | None) -> None:
-    """ConfigError unless `device` names a device torch can use here (None: the default one)."""
-    from .errors import ConfigError
-    if device is None:
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"--device {str(device)[:40]!r} is not a device: use cpu or cuda (cuda:N for one GPU)") from None
-    if dev.type == "cpu":
-        return
-    if dev.type != "cuda":
-        raise ConfigError(f"--device {device}: snnbench runs on cpu or cuda")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA GPU is available here (use --device cpu)")
-    if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    """DeviceError (a ConfigError) unless `device` names a device torch can use here (None: the default
+    one); see devices.check_device."""
+    from .devices import check_device as check
+    check(device)
 
 
 def where(device: str = "cpu") -> str:
@@ -61,25 +51,37 @@ def where(device: str = "cpu") -> str:
 
 
 def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: str | None = None,
-            device: str | None = None) -> dict:
+            device: str | None = None, checkpoint_root=None, checkpoint_every: int = 1) -> dict:
     """Run one job and return its result as a dict of plain values.
 
     kind 'score': HD, SAHD, SAHD-Eq.9 (log|det K|), parameter count and firing rates at initialisation,
-    on the protocol's scoring batches drawn with `seed`. kind 'train': a TrainRecord (see train.py)."""
+    on the protocol's scoring batches drawn with `seed`. kind 'train': a TrainRecord (see train.py),
+    checkpointed every `checkpoint_every` epochs under checkpoint_root (checkpoint.job_folder) when
+    given, so that a killed job run again resumes. device: cpu, cuda, cuda:K or None (this worker's
+    GPU when it is bound to one, else the default device); DeviceError when it is not here. Every
+    result records where it ran (`where`, and devices.describe: device_index, device_name, torch,
+    cuda, spikingjelly, lif_implementation)."""
+    from .devices import describe, job_device
+    device = job_device(device)
+    check_device(device)
     protocol = Protocol.from_json(protocol_json)
     cell = Cell.from_hash(cell_hash)
     dataset = protocol_dataset(protocol, data_dir)
-    device = device or default_device()
     t0 = time.perf_counter()
     if kind == "score":
         images = dataset.normalize(dataset.train.images)
         batches = scoring_batches(images, protocol.score_batch, protocol.score_repeat, seed)
         result = score_cell(cell, protocol.network_profile(), batches, seed=seed, device=device, eq9=True).to_dict()
     elif kind == "train":
-        result = train_cell(cell, protocol, seed, dataset, device=device).to_dict()
+        folder = None
+        if checkpoint_root is not None and checkpoint_every > 0:
+            from .checkpoint import job_folder
+            folder = job_folder(checkpoint_root, cell.hash, protocol.hash, seed)
+        result = train_cell(cell, protocol, seed, dataset, device=device, checkpoint_dir=folder,
+                            checkpoint_every=checkpoint_every).to_dict()
     else:
         raise ValueError(f"unknown job kind {kind!r}")
     result.update(kind=kind, cell_hash=cell.hash, seed=int(seed), protocol_hash=protocol.hash,
                   wall_time=time.perf_counter() - t0, where=where(device), threads=torch.get_num_threads(),
-                  torch=torch.__version__)
+                  **describe(device))
     return result

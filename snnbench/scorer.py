@@ -93,7 +93,9 @@ class ScoreRun:
 
     def __init__(self, space: str, protocol: Protocol, seed: int, out, data_dir=None, device=None,
                  shard: tuple[int, int] | None = None, skip=frozenset(), first=()):
+        from .devices import check_device
         from .files import check_output_file
+        check_device(device)  # DeviceError now, not at the first cell
         self.space, self.protocol, self.seed = space, protocol, seed
         self.out, self.data_dir, self.device = check_output_file(out, "--out"), data_dir, device
         self.shard, self.skip = shard, frozenset(skip)

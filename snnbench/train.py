@@ -189,11 +189,20 @@ def check_dataset_fits(dataset: Dataset, protocol: Protocol) -> None:
 
 
 def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None = None,
-               device: str | torch.device = "cpu", on_epoch=None, data_dir=None) -> TrainRecord:
+               device: str | torch.device = "cpu", on_epoch=None, data_dir=None, checkpoint_dir=None,
+               checkpoint_every: int = 1) -> TrainRecord:
     """Train a cell from scratch under `protocol` with `seed`; deterministic on CPU for a fixed seed and
     thread count. A run whose loss becomes NaN/inf stops and is returned with diverged=True. Without
-    `dataset`, the protocol's data is loaded (data.load_for_protocol, files from `data_dir`)."""
+    `dataset`, the protocol's data is loaded (data.load_for_protocol, files from `data_dir`).
+
+    device: cpu, cuda or cuda:K (DeviceError when that GPU is not visible). checkpoint_dir: a folder
+    for this run's checkpoint (snnbench.checkpoint), written every `checkpoint_every` epochs; a run
+    started again with the same folder continues from it and ends with the same record (on the CPU,
+    bit for bit but for the wall times); the checkpoint is removed when the run ends."""
+    from .checkpoint import TrainingCheckpoint
+    from .devices import check_device
     protocol.validate()
+    check_device(str(device))
     device = torch.device(device)
     if dataset is None:
         dataset = load_for_protocol(protocol, data_dir)
@@ -206,9 +215,17 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
     record = TrainRecord(net.cell_hash, protocol.hash, int(seed), n_params=count_parameters(net),
                          device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
                          threads=torch.get_num_threads())
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = TrainingCheckpoint(checkpoint_dir, {"cell_hash": net.cell_hash, "protocol_hash": protocol.hash,
+                                                         "seed": int(seed)}, checkpoint_every)
     total = protocol.epochs * steps_per_epoch(len(dataset.train), protocol.batch_size)
-    step, t_start = 0, time.perf_counter()
-    for epoch in range(protocol.epochs):
+    step, earlier = 0, 0.0  # earlier: seconds trained before a resumed checkpoint
+    resumed = checkpoint.restore(net, optimizer, generator, record, device) if checkpoint else None
+    if resumed is not None:
+        step, earlier = resumed
+    t_start = time.perf_counter()
+    for epoch in range(record.epochs_run, protocol.epochs):
         t0 = time.perf_counter()
         out = _train_epoch(net, dataset, protocol, optimizer, step, total, generator)
         if out is None:
@@ -220,13 +237,17 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
         record.valid_acc_curve.append(evaluate(net, dataset, "valid")["acc"])
         record.epoch_time.append(time.perf_counter() - t0)
         record.epochs_run = epoch + 1
+        if checkpoint is not None and checkpoint.due(record.epochs_run, protocol.epochs):
+            checkpoint.save(net, optimizer, generator, step, record, earlier + time.perf_counter() - t_start, device)
         if on_epoch is not None:
             on_epoch(record)
-    record.train_time = time.perf_counter() - t_start
+    record.train_time = earlier + time.perf_counter() - t_start
     if not record.diverged:
         record.valid_acc = record.valid_acc_curve[-1]
         stats = evaluate(net, dataset, "test", spike_stats=True)
         record.test_acc = stats.pop("acc")
         for key, value in stats.items():
             setattr(record, key, value)
+    if checkpoint is not None:
+        checkpoint.remove()
     return record
