@@ -4,6 +4,12 @@ loop over timesteps (every layer called once per timestep).
 
     python benchmarks/bench_train.py --setting cpu            # digits-cpu protocol on digits
     python benchmarks/bench_train.py --setting cifar --device cuda   # CIFAR-size synthetic data, C = 128
+
+And, on the CPU, the trainer against the first one (snnbench.reference: spikingjelly's LIFNode,
+the first BatchNorm, the loop that reads results after every step), epoch by epoch in one process,
+alternating, with the check that both end with identical weights and results:
+
+    python benchmarks/bench_train.py --against-reference [--protocols digits-cpu,fmnist-cpu] [--epochs 2]
 """
 from __future__ import annotations
 
@@ -110,12 +116,57 @@ def run(style, cell, protocol, ds, device, steps):
     return done * protocol.timesteps / dt, dt / steps
 
 
+def against_reference(protocol_names, epochs):
+    """CPU-seconds per epoch of the trainer and of the first trainer, same start, alternating."""
+    from snnbench.data import load_for_protocol
+    from snnbench.reference import reference_network, reference_train_epoch
+    from snnbench.train import _train_epoch, steps_per_epoch
+    print(f"# trainer vs first trainer, CPU-seconds per epoch (process time), threads={torch.get_num_threads()} "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')} cpu={platform.processor() or 'cpu'}")
+    print(f"{'protocol':12s} {'cell':22s} {'first s/ep':>10s} {'fast s/ep':>10s} {'speed-up':>8s} identical")
+    for name in protocol_names:
+        protocol = get_protocol(name)
+        dataset = load_for_protocol(protocol)
+        total = protocol.epochs * steps_per_epoch(len(dataset.train), protocol.batch_size)
+        for text in CELLS[::-1]:
+            fast = build_network(text, protocol.network_profile(), 0)
+            nets = {"first": reference_network(fast), "fast": fast}
+            loops = {"first": reference_train_epoch, "fast": _train_epoch}
+            state = {}
+            for key, net in nets.items():
+                torch.manual_seed(0)
+                state[key] = dict(opt=torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                                                      weight_decay=protocol.weight_decay),
+                                  gen=torch.Generator().manual_seed(0), rng=torch.get_rng_state(), cpu=0.0,
+                                  step=0, out=[])
+            for _ in range(epochs):
+                for key in ("first", "fast"):
+                    st = state[key]
+                    torch.set_rng_state(st["rng"])
+                    t0 = time.process_time()
+                    out = loops[key](nets[key], dataset, protocol, st["opt"], st["step"], total, st["gen"])
+                    st["cpu"] += time.process_time() - t0
+                    st["rng"], st["step"] = torch.get_rng_state(), out[2]
+                    st["out"].append(out)
+            same = state["fast"]["out"] == state["first"]["out"] and all(
+                torch.equal(a, b) for a, b in zip(nets["fast"].state_dict().values(), nets["first"].state_dict().values()))
+            first, fast_s = state["first"]["cpu"] / epochs, state["fast"]["cpu"] / epochs
+            print(f"{name:12s} {text:22s} {first:10.2f} {fast_s:10.2f} {first / fast_s:7.2f}x {'yes' if same else 'NO'}",
+                  flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--against-reference", action="store_true")
+    ap.add_argument("--protocols", default="digits-cpu,fmnist-cpu")
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--setting", choices=["cpu", "cifar"], default="cpu")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=10)
     a = ap.parse_args()
+    if a.against_reference:
+        against_reference(a.protocols.split(","), a.epochs)
+        return
     if a.setting == "cpu":
         protocol, ds = get_protocol("digits-cpu"), load_digits()
     else:

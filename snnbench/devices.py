@@ -214,11 +214,15 @@ def _versions() -> dict:
 
 
 def lif_implementation(device) -> str:
-    """Which implementation of spikingjelly's multi-step LIF runs on `device`, as spikingjelly names
-    it: 'torch-reference' on the CPU, 'cuda' or 'triton' on a GPU (spikingjelly 2.x chooses per
-    device); the LIFNode's backend ('torch', 'cupy') for spikingjelly 0.0.0.0.x."""
+    """Which implementation of the multi-step LIF runs on `device`: on the CPU snnbench's own (snn.LIF,
+    spikingjelly's reference LIF bit for bit, reported as snn.FUSED_LIF); on a GPU spikingjelly's, as
+    spikingjelly names it ('cuda' or 'triton'; spikingjelly 2.x chooses per device)."""
     import torch
     from spikingjelly.activation_based import functional
+
+    from .snn import FUSED_LIF
+    if torch.device(device).type == "cpu":
+        return FUSED_LIF  # snn.LIF: spikingjelly's reference LIF, bit for bit, as one autograd node
     query = getattr(functional, "neuron_implementation", None)
     if query is None:
         from .snn import make_lif

@@ -82,12 +82,16 @@ class _LIFSequence(torch.autograd.Function):
         return grad_x, carry, None, None, None
 
 
+FUSED_LIF = "snnbench-fused-cpu"  # what devices.lif_implementation reports where LIF uses _LIFSequence
+
+
 class LIF(sj_neuron.LIFNode):
-    """spikingjelly's LIFNode with its multi-step path run as one autograd node (_LIFSequence):
-    identical spikes, membranes and gradients, a fraction of the dispatched operations."""
+    """spikingjelly's LIFNode with its multi-step path on the CPU run as one autograd node
+    (_LIFSequence): identical spikes, membranes and gradients, a fraction of the dispatched
+    operations. On a GPU spikingjelly's own fused kernels run."""
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
-        usable = (not args and not kwargs and x_seq.dtype == torch.float32 and not self.store_v_seq
+        usable = (not args and not kwargs and x_seq.device.type == "cpu" and x_seq.dtype == torch.float32 and not self.store_v_seq
                   and self.v_reset == 0.0 and self.decay_input and self.detach_reset
                   and self._neuron_precision is None and isinstance(self.surrogate_function, sj_surrogate.ATan))
         if not usable:

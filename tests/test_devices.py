@@ -170,7 +170,7 @@ def test_every_result_records_the_device_and_software_it_ran_on(tmp_path):
     for r in results:
         assert r["device_index"] is None and r["device_name"] == "cpu" and r["cuda"] is None
         assert r["torch"] == torch.__version__ and r["spikingjelly"] == metadata.version("spikingjelly")
-        assert r["lif_implementation"] == "torch-reference"
+        assert r["lif_implementation"] == "snnbench-fused-cpu"
         assert r["where"].endswith(":cpu")
 
 

@@ -1,0 +1,181 @@
+"""The Fashion-MNIST protocol study (issue 13): which CPU protocol makes cells rank?
+
+For each variant (a protocol with fields overridden), train the same uniformly drawn fw and bw cells
+with two seeds each and report what decides whether labels rank cells:
+
+    spread     sd across cells of the cell mean (validation accuracy, %)
+    seed sd    within-cell sd, sqrt(mean over cells of (a - b)^2 / 2)
+    tau        Kendall tau between the two seeds' validation accuracies, with a bootstrap 95% interval
+    tau top    the same over the better half of the cells (by their mean)
+    sample se  validation-set sampling error sqrt(p (1 - p) / n_valid) at the mean accuracy
+    cpu s/run  CPU-seconds of one training run (process time of the worker, one thread)
+
+    python benchmarks/fmnist_study.py run --variant v16 --set input_size=16 --set train_size=10000 \
+        --cells 16 --out benchmarks/fmnist_study.jsonl [--workers 2] [--seeds 0,1]
+    python benchmarks/fmnist_study.py report benchmarks/fmnist_study.jsonl [--markdown]
+
+Every finished run is appended to --out (JSON lines, with the variant's protocol JSON), so a rerun
+skips what is done and the report can always be redone from the file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_overrides(items) -> dict:
+    """["epochs=8", "lr=0.05", "augmentation=none"] -> {"epochs": 8, "lr": 0.05, ...}."""
+    out = {}
+    for item in items or []:
+        key, _, text = item.partition("=")
+        value: object = text
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                continue
+        out[key] = value
+    return out
+
+
+def _train(args) -> dict:
+    cell_hash, protocol_json, seed, variant = args
+    import torch
+    torch.set_num_threads(1)
+    from snnbench.jobs import run_job
+    start = time.process_time()
+    record = run_job("train", cell_hash, protocol_json, seed, device="cpu")
+    record.update(variant=variant, cpu_s=time.process_time() - start, protocol_json=protocol_json)
+    return record
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(args) -> None:
+    from snnbench.protocols import get_protocol
+    from snnbench.space import uniform_sample_hashes
+    protocol = get_protocol(args.protocol, **parse_overrides(args.set))
+    cells = [h for space in ("fw", "bw") for h in uniform_sample_hashes(space, args.cells, args.cell_seed)]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    done = {(r["cell_hash"], r["seed"]) for r in read_rows(out) if r["variant"] == args.variant}
+    for r in read_rows(out):
+        if r["variant"] == args.variant and r["protocol_json"] != protocol.to_json():
+            sys.exit(f"variant {args.variant} in {out} was run with another protocol; choose a new name")
+    todo = [(h, protocol.to_json(), s, args.variant) for s in seeds for h in cells if (h, s) not in done]
+    print(f"{args.variant}: {len(todo)} runs to do, {len(done)} done ({protocol.hash})", file=sys.stderr)
+    import multiprocessing
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            open(out, "a") as f:
+        for future in as_completed([pool.submit(_train, job) for job in todo]):
+            record = future.result()
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            print(f"{args.variant} {record['cell_hash']} seed {record['seed']}: valid {record['valid_acc']:.2f} "
+                  f"{record['cpu_s']:.0f} cpu-s", file=sys.stderr)
+
+
+def summarize_variant(rows: list[dict], n_valid: int) -> dict:
+    """The study's numbers for one variant and space (rows: its runs)."""
+    from snnbench.analysis import bootstrap_interval, kendall_tau
+    by_cell: dict = {}
+    for r in rows:
+        by_cell.setdefault(r["cell_hash"], {})[r["seed"]] = r["valid_acc"] if not r["diverged"] else 10.0
+    pairs = np.array([[v[s] for s in sorted(v)[:2]] for v in by_cell.values() if len(v) >= 2], dtype=float)
+    out = {"cells": len(by_cell), "runs": len(rows), "cpu_s": float(np.mean([r["cpu_s"] for r in rows])),
+           "diverged": int(sum(r["diverged"] for r in rows))}
+    if len(pairs) < 4:
+        return out
+    means = pairs.mean(1)
+    p = means.mean() / 100
+    out.update(mean=float(means.mean()), spread=float(means.std(ddof=1)),
+               seed_sd=float(np.sqrt(np.mean((pairs[:, 0] - pairs[:, 1]) ** 2) / 2)),
+               sample_se=float(100 * np.sqrt(p * (1 - p) / n_valid)))
+    out["tau"] = kendall_tau(pairs[:, 0], pairs[:, 1])
+    out["tau_lo"], out["tau_hi"] = bootstrap_interval(pairs[:, 0], pairs[:, 1], kendall_tau, 1000, 0.95, 0)
+    top = pairs[means >= np.median(means)]
+    out["tau_top"] = kendall_tau(top[:, 0], top[:, 1])
+    out["tau_top_lo"], out["tau_top_hi"] = bootstrap_interval(top[:, 0], top[:, 1], kendall_tau, 1000, 0.95, 0)
+    out["spread_top"] = float(top.mean(1).std(ddof=1))
+    out["seed_sd_top"] = float(np.sqrt(np.mean((top[:, 0] - top[:, 1]) ** 2) / 2))
+    return out
+
+
+def _describe(protocol_json: str) -> str:
+    from snnbench.protocols import Protocol
+    p = Protocol.from_json(protocol_json)
+    return (f"side {p.input_size or 28}, n {p.train_size or 50000}, ep {p.epochs}, C {p.width}, "
+            f"B {p.batch_size}, lr {p.lr:g}")
+
+
+def report(args) -> None:
+    from snnbench.space import Cell
+    rows = read_rows(Path(args.results))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    head = ("variant", "settings", "space", "cells", "mean", "spread", "seed sd", "tau [95%]", "spread top",
+            "seed sd top", "tau top [95%]", "sample se", "cpu s/run")
+    lines = []
+    for v in variants:
+        sel = [r for r in rows if r["variant"] == v]
+        n_valid = int(sel[0].get("n_valid", 10000))
+        for space in ("fw", "bw", "all"):
+            part = [r for r in sel if space == "all" or Cell.from_hash(r["cell_hash"]).space == space]
+            if not part:
+                continue
+            s = summarize_variant(part, n_valid)
+            if "tau" not in s:
+                lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), *["-"] * 8,
+                              f"{s['cpu_s']:.0f}"))
+                continue
+            lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), f"{s['mean']:.1f}",
+                           f"{s['spread']:.2f}", f"{s['seed_sd']:.2f}",
+                           f"{s['tau']:.2f} [{s['tau_lo']:.2f}, {s['tau_hi']:.2f}]", f"{s['spread_top']:.2f}",
+                           f"{s['seed_sd_top']:.2f}",
+                           f"{s['tau_top']:.2f} [{s['tau_top_lo']:.2f}, {s['tau_top_hi']:.2f}]",
+                           f"{s['sample_se']:.2f}", f"{s['cpu_s']:.0f}"))
+    if args.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+        return
+    widths = [max(len(x) for x in col) for col in zip(head, *lines)]
+    for line in (head, *lines):
+        print("  ".join(x.ljust(w) for x, w in zip(line, widths)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--variant", required=True)
+    r.add_argument("--protocol", default="fmnist-cpu")
+    r.add_argument("--set", action="append", help="protocol field override, e.g. epochs=8")
+    r.add_argument("--cells", type=int, default=16, help="cells per space, drawn uniformly")
+    r.add_argument("--cell-seed", type=int, default=13)
+    r.add_argument("--seeds", default="0,1")
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--out", default="benchmarks/fmnist_study.jsonl")
+    p = sub.add_parser("report")
+    p.add_argument("results")
+    p.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    run(args) if args.command == "run" else report(args)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    main()
