@@ -179,6 +179,47 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
     click.echo(f"scored {done} cells in {time.perf_counter() - t0:.1f} s; {run.count()} in {out}")
 
 
+# ----------------------------------------------------------------------------- train
+@main.command("train")
+@click.argument("cell")
+@click.option("--dataset", default="digits", show_default=True, help=f"One of {', '.join(DATASETS)}.")
+@click.option("--protocol", "protocol_name", default=None, help="Named protocol (default: the dataset's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Override the protocol's epochs (a new protocol hash).")
+@click.option("--data-dir", default=None, help="Folder holding the dataset files (or $SNNBENCH_DATA_DIR).")
+@click.option("--device", default=None, help="cpu, cuda or cuda:K (default: cuda when a GPU is visible); a GPU that is not there is an error.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint the run here every epoch; run the same command again to resume it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON (NaN as null).")
+def train_cmd(cell, dataset, protocol_name, seed, epochs, data_dir, device, checkpoint_dir, as_json):
+    """Train one CELL (hash or text) from scratch under a protocol and print its record: what a table
+    row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study."""
+    from .jobs import check_device, run_job
+    from .protocols import default_protocol, get_protocol
+    from .space import Cell
+    named = get_protocol(protocol_name or default_protocol(dataset))
+    if named.dataset != dataset:
+        raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
+    protocol = get_protocol(named.name, epochs=epochs)
+    seed = _seed_option(seed, "--seed")
+    check_device(device)
+    cell_hash = Cell.parse(cell).hash
+    record = run_job("train", cell_hash, protocol.to_json(), seed, data_dir=data_dir, device=device,
+                     checkpoint_root=checkpoint_dir, checkpoint_every=1 if checkpoint_dir else 0)
+    record.update(protocol_name=protocol.name, protocol_json=protocol.to_json())
+    if as_json:
+        click.echo(json.dumps(_json_value(record), sort_keys=True))
+        return
+    def num(v):
+        return "-" if v is None or v != v else f"{v:.2f}"
+    click.echo(f"cell        {cell_hash}\nprotocol    {protocol.name} ({protocol.hash}), seed {seed}\n"
+               f"valid acc   {num(record['valid_acc'])} %\ntest acc    {num(record['test_acc'])} %\n"
+               f"epochs      {record['epochs_run']}{'  DIVERGED' if record['diverged'] else ''}\n"
+               f"train time  {record['train_time']:.1f} s on {record['where']}\n"
+               f"params      {record['n_params']}\n"
+               f"spikes      firing rate {num(record['firing_rate'])}, {record['sops']:.4g} SOPs per test image")
+
+
 # ----------------------------------------------------------------------------- build
 @main.command("build")
 @click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), required=True, help="Cell space of the table.")

@@ -54,3 +54,29 @@ def test_diverged_run_is_recorded_not_raised():
     p = get_protocol("digits-cpu", epochs=2, width=4, batch_size=64, lr=1e30)
     record = train_cell(Cell.from_text("0303 0030 0003 0000"), p, seed=0)
     assert record.diverged and record.epochs_run < 2 and math.isnan(record.test_acc)
+
+
+def test_train_command_prints_the_record_a_build_would_store():
+    """`snnbench train CELL --json` gives the record of train_cell for that cell, protocol and seed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from snnbench.cli import main
+    result = CliRunner().invoke(main, ["train", "0303 0030 0003 0000", "--epochs", "2", "--seed", "3", "--json",
+                                       "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    protocol = get_protocol("digits-cpu", epochs=2)
+    record = train_cell(Cell.from_text("0303 0030 0003 0000"), protocol, seed=3)
+    assert shown["protocol_hash"] == protocol.hash and shown["seed"] == 3
+    for key in ("valid_acc", "test_acc", "valid_acc_curve", "train_loss", "n_params", "sops", "firing_rate"):
+        assert shown[key] == getattr(record, key), key
+
+
+def test_train_command_refuses_a_bad_cell_with_one_line():
+    from click.testing import CliRunner
+
+    from snnbench.cli import main
+    result = CliRunner().invoke(main, ["train", "0303 0030 0003 000"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
