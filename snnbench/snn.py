@@ -48,26 +48,30 @@ class _LIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, v, tau: float, threshold: float, alpha: float):
+        # Constants as 0-dim float32 tensors: the same values as Python floats in these float32 ops
+        # (bit for bit), without the per-call conversion that makes scalar ops several times slower.
+        tau_t, threshold_t = x_seq.new_tensor(tau), x_seq.new_tensor(threshold)
         charged = torch.empty_like(x_seq)  # h[t]
+        spikes = torch.empty_like(x_seq)
         for t in range(x_seq.shape[0]):
-            h = torch.add(v, (x_seq[t] - v) / tau, out=charged[t])  # LIFNode, decay_input, v_reset = 0
-            v = h.masked_fill(h >= threshold, 0.0)  # hard reset: (1 - s) h, which is h or +0
-        shifted = charged - threshold  # the surrogate's argument
-        spikes = (shifted >= 0).to(x_seq.dtype)  # the Heaviside step, as h >= threshold
-        ctx.save_for_backward(spikes, shifted)
-        ctx.tau, ctx.alpha = tau, alpha
+            h = torch.add(v, (x_seq[t] - v) / tau_t, out=charged[t])  # LIFNode, decay_input, v_reset = 0
+            s = torch.ge(h, threshold_t, out=spikes[t])  # Heaviside(h - threshold)
+            v = h - h * s  # hard reset: (1 - s) h, i.e. h or +0
+        shifted = charged - threshold_t  # the surrogate's argument
+        ctx.save_for_backward(spikes, shifted, tau_t)
+        ctx.alpha = alpha
         ctx.set_materialize_grads(False)
         return spikes, v
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v):
-        spikes, shifted = ctx.saved_tensors
-        tau, alpha = ctx.tau, ctx.alpha
+        spikes, shifted, tau_t = ctx.saved_tensors
+        alpha = ctx.alpha
         direct = None  # the gradient reaching h[t] through the spikes, all t at once
         if grad_spikes is not None:
             z = shifted * (math.pi / 2 * alpha)
             direct = grad_spikes * ((alpha / 2) / (1 + z * z))  # ATan surrogate derivative
-        keep = 1.0 - spikes  # the reset is detached: v[t] = (1 - s[t]) h[t] passes (1 - s[t])
+        keep = torch.ones_like(spikes[0]) - spikes  # the reset is detached: v = (1 - s) h passes (1 - s)
         grad_x = torch.zeros_like(shifted)
         carry = grad_v  # gradient reaching the membrane after step t (None: none reaches it)
         for t in range(shifted.shape[0] - 1, -1, -1):
@@ -77,7 +81,7 @@ class _LIFSequence(torch.autograd.Function):
                 grad_h = through if grad_h is None else grad_h + through
             if grad_h is None:
                 continue
-            torch.div(grad_h, tau, out=grad_x[t])
+            torch.div(grad_h, tau_t, out=grad_x[t])
             carry = grad_h - grad_x[t]  # h = v + (x - v) / tau
         return grad_x, carry, None, None, None
 
