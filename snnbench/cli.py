@@ -311,6 +311,7 @@ def _format_record(rec: dict) -> str:
     def num(v, fmt):
         return "-" if v is None or v != v else format(v, fmt)
     lines = [f"table       {rec['table']} (shipped)"] if "table" in rec else []
+    lines += [f"dataset     {rec['dataset']}"] if "dataset" in rec else []
     lines += [f"cell        {rec['hash']}  {rec['text']}  ({rec['space']} cell)",
              f"attributes  " + ", ".join(f"{k} {rec[k]}" for k in ("n_forward", "n_backward", "depth", "n_nodes")),
              f"scores      HD {num(rec['hd'], '.3f')}  SAHD {num(rec['sahd'], '.3f')}  SAHD-Eq.9 "
@@ -332,45 +333,75 @@ def _format_record(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def _surrogate_prediction(model, cell_hash, protocol_hash):
-    """Prediction of the surrogate for a cell; a model fit under another protocol is refused."""
+def _surrogate_prediction(model, cell_hash, protocol_hashes):
+    """Prediction of the surrogate for a cell; a model fit under a protocol that none of the tables
+    queried has is refused."""
+    from .errors import ModelFormatError
     from .surrogate import load_surrogate
-    return load_surrogate(model, protocol_hash=protocol_hash).predict_cells([cell_hash])
+    hashes = sorted(set(protocol_hashes))
+    if len(hashes) == 1:
+        return load_surrogate(model, protocol_hash=hashes[0]).predict_cells([cell_hash])
+    surrogate = load_surrogate(model)
+    if surrogate.protocol_hash is not None and surrogate.protocol_hash not in hashes:
+        raise ModelFormatError(f"the surrogate was fit on protocol {surrogate.protocol_hash}, which none of the "
+                               f"tables queried has ({', '.join(hashes)}): fit a model on one of them")
+    return surrogate.predict_cells([cell_hash])
+
+
+def _echo_prediction(cell_hash, model, prediction, as_json, where) -> None:
+    """Print a surrogate's prediction for a cell that the table(s) queried lack."""
+    if isinstance(prediction, tuple) and len(prediction) == 2:  # (mean, std) arrays, one cell
+        prediction = {"predicted_acc": float(prediction[0][0]), "predicted_std": float(prediction[1][0])}
+    if as_json:
+        click.echo(json.dumps(_json_value({"hash": cell_hash, "in_table": False, **(
+            prediction if isinstance(prediction, dict) else {"predicted": prediction})})))
+    elif isinstance(prediction, dict) and "predicted_acc" in prediction:
+        click.echo(f"cell        {cell_hash} is not in {where}\npredicted   "
+                   f"{prediction['predicted_acc']:.2f} % (std {prediction['predicted_std']:.2f}) by {model}")
+    else:
+        click.echo(f"cell        {cell_hash} is not in {where}\npredicted   {prediction} by {model}")
+
+
+def _not_in_table(exc, cell_hash, model, where_option) -> Exception:
+    """The one-line error for a cell the table(s) lack, with how to predict it instead."""
+    from .errors import ArchitectureNotInTable
+    hint = (f"predict it with a surrogate: snnbench query {cell_hash}{where_option} --model MODEL"
+            if model is None else "the surrogate (snnbench.surrogate) is not available in this install")
+    return ArchitectureNotInTable(f"{exc}; {hint}")
 
 
 @main.command("query")
 @click.argument("cell")
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, envvar="SNNBENCH_TABLE",
-              help="The table (.h5) to query (or $SNNBENCH_TABLE).")
+              help="The table (.h5) to query (or $SNNBENCH_TABLE); without it, every shipped table.")
+@click.option("--dataset", default=None, help=f"Only the shipped tables of this dataset ({', '.join(DATASETS)}); "
+              "with --table, the dataset that table must hold.")
 @click.option("--seed", type=int, default=None, help="One training seed instead of the mean over seeds.")
 @click.option("--epoch", type=int, default=None, help="Validation accuracy and time after this epoch (1-based).")
-@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON (NaN as null).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (NaN as null): the record with --table, else a "
+              "list of records, one per shipped table holding the cell.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate model predicting cells the table lacks.")
-def query_cmd(cell, table_path, seed, epoch, as_json, model):
-    """Print the record of CELL (hash or row text such as "0302 0030 3003 0000") from a table."""
+def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
+    """Print the record of CELL (hash or row text such as "0302 0030 3003 0000") from a table; without
+    --table, every shipped table's record of it, one block per table (a table without the cell is
+    skipped; none holding it is exit 2)."""
+    if table_path is None:
+        _query_shipped(cell, dataset, seed, epoch, as_json, model)
+        return
     from .errors import ArchitectureNotInTable
     from .table import open_table
     with open_table(table_path) as bench:
+        _check_table_dataset(bench, dataset)
         try:
             rec = bench.query(cell, seed=seed, epoch=epoch)
         except ArchitectureNotInTable as exc:
             cell_hash = exc.cell.hash
-            prediction = _surrogate_prediction(model, cell_hash, bench.metadata["protocol_hash"]) if model else None
+            if model is None:
+                raise _not_in_table(exc, cell_hash, model, f" --table {table_path}") from None
+            prediction = _surrogate_prediction(model, cell_hash, [bench.metadata["protocol_hash"]])
             if prediction is None:
-                where = f" --table {table_path}" if table_path else ""
-                hint = (f"predict it with a surrogate: snnbench query {cell_hash}{where} --model MODEL"
-                        if model is None else "the surrogate (snnbench.surrogate) is not available in this install")
-                raise ArchitectureNotInTable(f"{exc}; {hint}") from None
-            if isinstance(prediction, tuple) and len(prediction) == 2:  # (mean, std) arrays, one cell
-                prediction = {"predicted_acc": float(prediction[0][0]), "predicted_std": float(prediction[1][0])}
-            if as_json:
-                click.echo(json.dumps(_json_value({"hash": cell_hash, "in_table": False, **(
-                    prediction if isinstance(prediction, dict) else {"predicted": prediction})})))
-            elif isinstance(prediction, dict) and "predicted_acc" in prediction:
-                click.echo(f"cell        {cell_hash} is not in this table\npredicted   "
-                           f"{prediction['predicted_acc']:.2f} % (std {prediction['predicted_std']:.2f}) by {model}")
-            else:
-                click.echo(f"cell        {cell_hash} is not in this table\npredicted   {prediction} by {model}")
+                raise _not_in_table(exc, cell_hash, model, f" --table {table_path}") from None
+            _echo_prediction(cell_hash, model, prediction, as_json, "this table")
             return
     if as_json:
         click.echo(json.dumps(_json_value(rec), sort_keys=True))
@@ -378,11 +409,40 @@ def query_cmd(cell, table_path, seed, epoch, as_json, model):
         click.echo(_format_record(rec))
 
 
+def _check_table_dataset(bench, dataset) -> None:
+    if dataset is not None and bench.metadata["dataset"] != dataset:
+        raise ConfigError(f"--dataset {dataset}, but {bench.path} is a table of {bench.metadata['dataset']}")
+
+
+def _query_shipped(cell, dataset, seed, epoch, as_json, model) -> None:
+    """`snnbench query CELL` without --table: every shipped table's record (of one dataset's tables)."""
+    from .errors import ArchitectureNotInTable
+    from .shipped import open_shipped
+    with open_shipped(dataset) as view:
+        try:
+            records = view.query_all(cell, seed=seed, epoch=epoch)
+        except ArchitectureNotInTable as exc:
+            cell_hash = exc.cell.hash
+            where = f" --dataset {dataset}" if dataset else ""
+            if model is None:
+                raise _not_in_table(exc, cell_hash, model, where) from None
+            prediction = _surrogate_prediction(model, cell_hash, [b.metadata["protocol_hash"] for b in view.tables])
+            if prediction is None:
+                raise _not_in_table(exc, cell_hash, model, where) from None
+            _echo_prediction(cell_hash, model, prediction, as_json, "the shipped tables")
+            return
+    if as_json:
+        click.echo(json.dumps([_json_value(r) for r in records], sort_keys=True))
+    else:
+        click.echo("\n\n".join(_format_record(r) for r in records))
+
+
 @main.command("info")
 @click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
 def info_cmd(table_path):
-    """Summarise a table: metadata, protocol, seeds, counts, how it was built. Without FILE, list the
-    shipped tables (counts, protocol, whether each matches its MANIFEST.json)."""
+    """Summarise a table: metadata, protocol, seeds, counts, how it was built. Without FILE, list every
+    shipped table (space, dataset, counts, protocol, whether each matches its MANIFEST.json), and the
+    tables the manifest lists that are missing or the folder holds unlisted."""
     if table_path is None:
         from .shipped import describe_shipped
         click.echo(describe_shipped())
@@ -402,10 +462,14 @@ def verify_cmd(table_path, manifest_path, quick):
     (SHA-256, protocol, counts). Every dataset is read in full (a damaged chunk anywhere is found)
     unless --quick. Without FILE, check every shipped table. Exit 0: sound; 1: inconsistent, damaged
     data or not the file the manifest lists (each problem printed); 2: not a readable table (or a
-    damaged manifest)."""
+    damaged manifest). A table the shipped tables' MANIFEST.json lists that the folder lacks is noted,
+    not checked."""
     if table_path is None:
-        from .shipped import shipped_tables
+        from .shipped import missing_tables, shipped_tables
         paths = shipped_tables(required=True)
+        for missing in missing_tables():
+            click.echo(f"note: {missing.name} is listed in {missing.parent / 'MANIFEST.json'} but not in "
+                       f"{missing.parent}: not checked", err=True)
     else:
         paths = [table_path]
     failed = False

@@ -414,9 +414,10 @@ def open_table(path=None):
     """Open a table for queries (a Bench).
 
     path None: the table named by $SNNBENCH_TABLE, else the shipped tables as one view
-    (snnbench.shipped.ShippedTables: a cell is answered by the fw table, then the bw one; see
-    snnbench/shipped.py for where they are found). A bare name that is no file here but names a
-    shipped table ('digits-bw' or 'digits-bw.h5') opens that shipped table."""
+    (snnbench.shipped.ShippedTables: a cell is answered by the first table in the manifest's order
+    that trained it, else the first holding it, whatever its dataset; every table's record:
+    snnbench.shipped.query_all; see snnbench/shipped.py for where they are found). A bare name that
+    is no file here but names a shipped table ('digits-bw' or 'digits-bw.h5') opens that shipped table."""
     if isinstance(path, str) and path == "":
         raise TableFormatError("no table path given: name a table file")
     if path is None:

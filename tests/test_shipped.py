@@ -174,10 +174,10 @@ def test_query_without_a_table_answers_from_the_shipped_table_that_holds_the_cel
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "table       digits-fw.h5 (shipped)"
     assert f"cell        {fw_cell}" in out.stdout and f"valid acc   {fw_rec['valid_acc']:.2f} %" in out.stdout
-    result = run_cli("query", bw_cell, "--json")
+    result = run_cli("query", bw_cell, "--json")  # without --table: a list, one record per table holding it
     assert result.exit_code == 0, result.output
-    record = json.loads(result.stdout)
-    assert record["table"] == "digits-bw.h5" and record["hash"] == bw_cell
+    [record] = json.loads(result.stdout)
+    assert record["table"] == "digits-bw.h5" and record["dataset"] == "digits" and record["hash"] == bw_cell
     assert record["valid_acc"] == pytest.approx(bw_rec["valid_acc"], abs=0, rel=0)
     # a cell in no shipped table: one line, exit 2 (the shipped bw table holds every bw cell, so the
     # folder of tables here holds the fw table alone)
@@ -224,6 +224,162 @@ def test_info_without_a_file_lists_the_shipped_tables():
         assert line.split()[:2] == [name, m["space"]]
         assert f"{m['n_cells']} cells, {m['n_trained']} trained" in line and m["protocol_hash"] in line
         assert "sha256 ok" in line
+
+
+# ----------------------------------------------------------------------------- several datasets
+def _write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    """An IDX file, gzipped: magic and dimensions as big-endian 32-bit integers, then the bytes."""
+    import gzip
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes(), compresslevel=1))
+
+
+def _fake_fashion_mnist(folder: Path) -> Path:
+    """Fashion-MNIST in its official file layout: 600 training and 100 test random 28x28 images."""
+    from snnbench.data import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for prefix, n in (("train", 600), ("t10k", 100)):
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)), IDX_IMAGES_MAGIC)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.permutation(np.arange(n) % 10), IDX_LABELS_MAGIC)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fashion_table(tmp_path_factory):
+    """(path, cells): a small real fashion-mnist fw table (fmnist-cpu made tiny, on the fake files) that
+    trained two cells the shipped digits fw table trained."""
+    from snnbench.build import Build, BuildSpec
+    from snnbench.protocols import get_protocol
+    with snnbench.open(shipped("digits-fw.h5")) as fw:
+        cells = tuple(fw.cells(trained_only=True)[:2])
+    folder = tmp_path_factory.mktemp("fashion")
+    protocol = get_protocol("fmnist-cpu", train_size=200, input_size=8, epochs=1, width=4, score_batch=16)
+    spec = BuildSpec("fw", protocol, folder / "fmnist-fw.h5", cells=cells, seeds=(0,),
+                     data_dir=str(_fake_fashion_mnist(folder / "data")))
+    assert Build(spec, workers=1, progress=False, command="tests/test_shipped.py").run().complete
+    return folder / "fmnist-fw.h5", cells
+
+
+@pytest.fixture
+def tables_dir(fashion_table, tmp_path, monkeypatch):
+    """$SNNBENCH_TABLES_DIR: copies of the digits tables and the fashion-mnist table, with a manifest
+    listing them in the order digits-fw, digits-bw, fmnist-fw (not the order of a folder without one)."""
+    from snnbench.manifest import make_manifest, write_manifest
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    names = ["digits-fw.h5", "digits-bw.h5", "fmnist-fw.h5"]
+    for name in SHIPPED:
+        shutil.copy(shipped(name), folder / name)
+    shutil.copy(fashion_table[0], folder / "fmnist-fw.h5")
+    write_manifest(make_manifest([folder / n for n in names]), folder / "MANIFEST.json")
+    monkeypatch.setenv("SNNBENCH_TABLES_DIR", str(folder))
+    return folder
+
+
+def test_query_answers_with_every_shipped_table_that_holds_the_cell(tables_dir, fashion_table):
+    from snnbench.shipped import query_all
+    cell = fashion_table[1][0]
+    result = run_cli("query", cell)
+    assert result.exit_code == 0, result.output
+    blocks = result.stdout.strip().split("\n\n")
+    assert [b.splitlines()[:2] for b in blocks] == [
+        ["table       digits-fw.h5 (shipped)", "dataset     digits"],
+        ["table       digits-bw.h5 (shipped)", "dataset     digits"],
+        ["table       fmnist-fw.h5 (shipped)", "dataset     fashion-mnist"]]
+    records = json.loads(run_cli("query", cell, "--json").stdout)
+    assert [(r["table"], r["dataset"]) for r in records] == [
+        ("digits-fw.h5", "digits"), ("digits-bw.h5", "digits"), ("fmnist-fw.h5", "fashion-mnist")]
+    for block, r in zip(blocks, records):  # each table's own record
+        with snnbench.open(tables_dir / r["table"]) as b:
+            own = b.query(cell)
+        assert r["trained"] == own["trained"] and r["hd"] == own["hd"]
+        if own["trained"]:
+            assert r["valid_acc"] == own["valid_acc"] and f"valid acc   {own['valid_acc']:.2f} %" in block
+    assert records[0]["trained"] and records[2]["trained"] and records[2]["n_seeds"] == 1
+    in_python = query_all(cell)
+    assert [(r["table"], r["dataset"], r["hash"]) for r in in_python] == [
+        (r["table"], r["dataset"], r["hash"]) for r in records]
+
+
+def test_query_dataset_keeps_that_datasets_tables(tables_dir, fashion_table):
+    from snnbench.shipped import query_all
+    cell = fashion_table[1][0]
+    [fashion] = json.loads(run_cli("query", cell, "--dataset", "fashion-mnist", "--json").stdout)
+    assert fashion["table"] == "fmnist-fw.h5" and fashion["dataset"] == "fashion-mnist"
+    digits = json.loads(run_cli("query", cell, "--dataset", "digits", "--json").stdout)
+    assert [r["table"] for r in digits] == ["digits-fw.h5", "digits-bw.h5"]
+    assert [r["table"] for r in query_all(cell, dataset="fashion-mnist")] == ["fmnist-fw.h5"]
+    assert_one_line_exit_2(run_cli("query", cell, "--dataset", "cifar10"),
+                           "no shipped table of the dataset cifar10", "fmnist-fw.h5 (fashion-mnist)")
+    assert_one_line_exit_2(run_cli("query", cell, "--dataset", "mnist"), "unknown dataset 'mnist'", "fashion-mnist")
+    # a cell that no table of the dataset holds: one line, exit 2
+    with snnbench.open(tables_dir / "digits-fw.h5") as fw:
+        other = next(h for h in fw.cells(trained_only=True) if h not in fashion_table[1])
+    assert_one_line_exit_2(run_cli("query", other, "--dataset", "fashion-mnist"),
+                           f"cell {other}", "none of the shipped tables", "--dataset fashion-mnist --model MODEL")
+    with pytest.raises(snnbench.errors.ArchitectureNotInTable):
+        query_all(other, dataset="fashion-mnist")
+    # with --table, --dataset must be that table's
+    assert_one_line_exit_2(run_cli("query", cell, "--table", tables_dir / "fmnist-fw.h5", "--dataset", "digits"),
+                           "is a table of fashion-mnist")
+    single = json.loads(run_cli("query", cell, "--table", tables_dir / "fmnist-fw.h5", "--dataset", "fashion-mnist",
+                                "--json").stdout)
+    assert isinstance(single, dict) and single["hash"] == cell and "table" not in single
+
+
+def test_open_without_a_path_still_answers_from_the_first_table_that_trained_the_cell(tables_dir, fashion_table):
+    from snnbench.shipped import open_shipped
+    cell = fashion_table[1][0]
+    with snnbench.open() as view:
+        assert [p.name for p in view.paths] == ["digits-fw.h5", "digits-bw.h5", "fmnist-fw.h5"]
+        assert view.query(cell)["table"] == "digits-fw.h5"
+        assert view.datasets == ["digits", "fashion-mnist"]
+        with pytest.raises(snnbench.errors.ConfigError, match="differ in protocol"):
+            view.protocol
+    with open_shipped("fashion-mnist") as fashion:
+        assert [b.path.name for b in fashion.tables] == ["fmnist-fw.h5"]
+        assert fashion.query(cell)["table"] == "fmnist-fw.h5"
+
+
+def test_info_and_verify_cover_every_shipped_table(tables_dir):
+    result = run_cli("info")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[:3] for line in lines[1:4]] == [["digits-fw.h5", "fw", "digits:"],
+                                                        ["digits-bw.h5", "bw", "digits:"],
+                                                        ["fmnist-fw.h5", "fw", "fashion-mnist:"]]
+    assert all("sha256 ok" in line for line in lines[1:4])
+    verify = run_cli("verify", "--quick")
+    assert verify.exit_code == 0, verify.output
+    assert [line.split()[1] for line in verify.stdout.splitlines()] == [str(tables_dir / n) + ":" for n in (
+        "digits-fw.h5", "digits-bw.h5", "fmnist-fw.h5")]
+
+
+def test_a_listed_table_not_yet_built_and_an_unlisted_file_are_skipped(tables_dir, fashion_table):
+    """The manifest decides what ships: fmnist-bw.h5 listed before it exists breaks nothing, and an
+    .h5 file the manifest does not list (a build in progress) is not queried."""
+    manifest = json.loads((tables_dir / "MANIFEST.json").read_text())
+    manifest["tables"].append({**manifest["tables"][2], "file": "fmnist-bw.h5", "space": "bw"})
+    (tables_dir / "MANIFEST.json").write_text(json.dumps(manifest))
+    shutil.copy(tables_dir / "fmnist-fw.h5", tables_dir / "scratch.h5")
+    cell = fashion_table[1][0]
+    records = json.loads(run_cli("query", cell, "--json").stdout)
+    assert [r["table"] for r in records] == ["digits-fw.h5", "digits-bw.h5", "fmnist-fw.h5"]
+    with snnbench.open() as view:
+        assert [p.name for p in view.paths] == ["digits-fw.h5", "digits-bw.h5", "fmnist-fw.h5"]
+    info = run_cli("info")
+    assert info.exit_code == 0, info.output
+    assert any(line.split()[:2] == ["fmnist-bw.h5", "MISSING:"] for line in info.stdout.splitlines())
+    assert any(line.split()[:4] == ["scratch.h5", "not", "in", "MANIFEST.json:"] for line in info.stdout.splitlines())
+    verify = run_cli("verify", "--quick")
+    assert verify.exit_code == 0, verify.output
+    assert len(verify.stdout.splitlines()) == 3 and "scratch.h5" not in verify.stdout
+    assert verify.stderr.strip() == (f"note: fmnist-bw.h5 is listed in {tables_dir / 'MANIFEST.json'} but not in "
+                                     f"{tables_dir}: not checked")
+    # a manifest none of whose tables is there: one line, exit 2
+    (tables_dir / "MANIFEST.json").write_text(json.dumps({**manifest, "tables": manifest["tables"][3:]}))
+    assert_one_line_exit_2(run_cli("query", cell), "lists fmnist-bw.h5, none of which is in")
 
 
 def test_no_table_anywhere_is_a_one_line_error(monkeypatch, tmp_path):
