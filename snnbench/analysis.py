@@ -297,16 +297,17 @@ def correlate_across(df_a: pd.DataFrame, df_b: pd.DataFrame, n_boot: int = 1000,
     b - a (points) with its bootstrap interval; the sd across cells of that difference against the
     sd that seed noise alone would give it (sqrt(noise_a^2 + noise_b^2): each frame's seed sd scaled
     by sqrt(mean over the cells of 1/k), k a cell's number of seeds);
-    and each frame's own noise ceiling (seed-vs-seed tau, the mean over seed pairs) on those cells.
-    Returns {'n_common', 'rows': DataFrame (one row per target), 'ceiling_a', 'ceiling_b':
-    noise_ceiling frames}. ConfigError when no cell is trained in both."""
+    and each frame's own noise ceiling (seed-vs-seed tau, the mean over seed pairs) on those cells,
+    for validation and for test accuracy.
+    Returns {'n_common', 'rows': DataFrame (one row per target), 'ceiling_a', 'ceiling_b' (validation),
+    'ceiling_a_test', 'ceiling_b_test': noise_ceiling frames}. ConfigError when no cell is trained in both."""
     a, b = trained_rows(df_a), trained_rows(df_b)
     common = a.merge(b, on="hash", suffixes=("_a", "_b"))
     if len(common) == 0:
         raise ConfigError("the two tables have no trained cell in common")
     on_common = common["hash"]
-    ceil_a = noise_ceiling(a[a["hash"].isin(on_common)], "valid_acc", n_boot, confidence, seed)
-    ceil_b = noise_ceiling(b[b["hash"].isin(on_common)], "valid_acc", n_boot, confidence, seed)
+    ceilings = {f"ceiling_{label}{suffix}": noise_ceiling(f[f["hash"].isin(on_common)], metric, n_boot, confidence, seed)
+                for label, f in (("a", a), ("b", b)) for metric, suffix in (("valid_acc", ""), ("test_acc", "_test"))}
     rows = []
     for target in targets:
         x, y = common[f"{target}_a"].to_numpy(float), common[f"{target}_b"].to_numpy(float)
@@ -318,7 +319,7 @@ def correlate_across(df_a: pd.DataFrame, df_b: pd.DataFrame, n_boot: int = 1000,
                      "diff": float(diff.mean()), "diff_lo": lo, "diff_hi": hi,
                      "diff_sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else float("nan"),
                      "noise_sd": float(np.sqrt(noise[0] ** 2 + noise[1] ** 2))})
-    return {"n_common": int(len(common)), "rows": pd.DataFrame(rows), "ceiling_a": ceil_a, "ceiling_b": ceil_b}
+    return {"n_common": int(len(common)), "rows": pd.DataFrame(rows), **ceilings}
 
 
 def _mean_interval(values: np.ndarray, n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
@@ -354,12 +355,16 @@ def format_across(report: dict, name_a: str, name_b: str) -> str:
         lines.append(f"{r['target']:<10} {_interval(r['tau'], r['tau_lo'], r['tau_hi']):<24} "
                      f"{_interval(r['rho'], r['rho_lo'], r['rho_hi']):<24} {r['mean_a']:7.2f} {r['mean_b']:7.2f} "
                      f"{_interval(r['diff'], r['diff_lo'], r['diff_hi']):<24} {r['diff_sd']:8.2f} {r['noise_sd']:10.2f}")
-    for label, frame in (("a", report["ceiling_a"]), ("b", report["ceiling_b"])):
-        rows = frame[frame["space"] == "all"]
-        mean = rows[rows["score"] == "seed pairs (mean)"]
-        row = (mean if len(mean) else rows).head(1).to_dict("records")
-        text = _interval(row[0]["tau"], row[0]["tau_lo"], row[0]["tau_hi"]) if row else "- (one seed)"
-        lines.append(f"noise ceiling of {label} on these cells (valid_acc, seed vs seed tau): {text}")
+    for metric, suffix in (("valid_acc", ""), ("test_acc", "_test")):
+        for label in ("a", "b"):
+            frame = report.get(f"ceiling_{label}{suffix}")
+            if frame is None:
+                continue
+            rows = frame[frame["space"] == "all"]
+            mean = rows[rows["score"] == "seed pairs (mean)"]
+            row = (mean if len(mean) else rows).head(1).to_dict("records")
+            text = _interval(row[0]["tau"], row[0]["tau_lo"], row[0]["tau_hi"]) if row else "- (one seed)"
+            lines.append(f"noise ceiling of {label} on these cells ({metric}, seed vs seed tau): {text}")
     return "\n".join(lines)
 
 

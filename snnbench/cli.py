@@ -596,17 +596,24 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
             click.echo(f"wrote {path}", err=as_json)
 
 
-def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
-    from . import analysis
-    from .errors import ConfigError
+def _read_tables(paths) -> tuple[list, list, list]:
+    """(frames, names, spaces) of tables given by path or shipped name; a name says the file, dataset
+    and protocol."""
     from .table import open_table
     frames, names, spaces = [], [], []
     for path in paths:
         with open_table(path) as bench:
             frames.append(bench.to_dataframe())
             meta = bench.metadata
+            names.append(f"{bench.path.name} ({meta['dataset']}, {meta['protocol_name']} {meta['protocol_hash']})")
         spaces.append(meta["space"])
-        names.append(f"{Path(path).name} ({meta['dataset']}, {meta['protocol_name']} {meta['protocol_hash']})")
+    return frames, names, spaces
+
+
+def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
+    from . import analysis
+    from .errors import ConfigError
+    frames, names, spaces = _read_tables(paths)
     if spaces[0] != spaces[1]:
         raise ConfigError(f"the tables hold different spaces ({spaces[0]} and {spaces[1]}): compare tables of one space")
     if plot_out and Path(plot_out).suffix.lower() != ".png":
@@ -618,7 +625,8 @@ def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
     if as_json:
         out = {"n_common": report["n_common"], "a": names[0], "b": names[1], "space": spaces[0],
                "rows": report["rows"].to_dict("records"),
-               "ceiling_a": report["ceiling_a"].to_dict("records"), "ceiling_b": report["ceiling_b"].to_dict("records")}
+               **{key: report[key].to_dict("records") for key in ("ceiling_a", "ceiling_b", "ceiling_a_test",
+                                                                   "ceiling_b_test")}}
         click.echo(json.dumps(_plain_json(out), sort_keys=True))
     else:
         click.echo(analysis.format_across(report, names[0], names[1]))
@@ -757,7 +765,7 @@ def predict_cmd(cells, model, table_path, as_json):
 _HARNESS_ALIASES = {"random": "rs", "hd": "zc-hd", "sahd": "zc-sahd"}
 
 
-def _search_algos(text, harness):
+def _search_algos(text, harness, hint=" (the harness algorithms need --budget-hours)"):
     from .errors import ConfigError
     from .search import ALGORITHMS, PAPER_ALGOS
     names = [a.strip() for a in text.split(",") if a.strip()]
@@ -766,8 +774,8 @@ def _search_algos(text, harness):
         names = [_HARNESS_ALIASES.get(a, a) for a in names]
     bad = [a for a in names if a not in known]
     if bad or not names:
-        hint = "" if harness else " (the harness algorithms need --budget-hours)"
-        raise ConfigError(f"unknown --algo {', '.join(bad) or text!r}: choose from {', '.join(known)}{hint}")
+        raise ConfigError(f"unknown --algo {', '.join(bad) or text!r}: choose from {', '.join(known)}"
+                          f"{'' if harness else hint}")
     return names
 
 
@@ -891,6 +899,35 @@ def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, budge
     _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:
         _harness(bench, algos, space_name, budget_hours, runs, seed, _open_model(model, bench), plot_out, as_json)
+
+
+@main.command("transfer")
+@click.argument("source_path", metavar="SOURCE", type=click.Path(dir_okay=False))
+@click.argument("target_path", metavar="TARGET", type=click.Path(dir_okay=False))
+@click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), default=None, help="Space searched on SOURCE (default: SOURCE's).")
+@click.option("--algo", default="sahd,hd,random", show_default=True, help="The paper's searches run on SOURCE, comma-separated.")
+@click.option("--samples", type=click.IntRange(1), default=20, show_default=True, help="Candidates drawn per run among SOURCE's trained cells.")
+@click.option("--runs", type=click.IntRange(1), default=20, show_default=True, help="Runs of each search (seeds).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the searches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and every winner as JSON (NaN as null).")
+def transfer_cmd(source_path, target_path, space_name, algo, samples, runs, seed, as_json):
+    """The paper's transfer (its Table 3): search on SOURCE, evaluate on TARGET. On SOURCE's trained
+    cells: the paper's search (--algo, --runs runs of the best of --samples), the best cell by SAHD
+    and by HD, and the best by validation accuracy (oracle). Each winner's accuracy on SOURCE and on
+    TARGET (mean over seeds) and its rank among TARGET's trained cells, next to TARGET's best cell.
+    SOURCE and TARGET: table files, or shipped tables by name (digits-fw)."""
+    from .transfer import format_transfer, transfer_search
+    algos = _search_algos(algo, False, hint="")
+    (source, target), names, spaces = _read_tables([source_path, target_path])
+    report = transfer_search(source, target, space=space_name or spaces[0], algos=algos,
+                             n_samples=samples, runs=runs, seed=seed)
+    if as_json:
+        out = {"source": names[0], "target": names[1],
+               **{k: v for k, v in report.items() if k not in ("picks", "summary")},
+               "summary": report["summary"].to_dict("records"), "picks": report["picks"].to_dict("records")}
+        click.echo(json.dumps(_plain_json(out), sort_keys=True))
+    else:
+        click.echo(format_transfer(report, names[0], names[1]))
 
 
 # ----------------------------------------------------------------------------- end of analysis, surrogate, search
