@@ -14,7 +14,8 @@ with two seeds each and report what decides whether labels rank cells:
         --cells 16 --out benchmarks/fmnist_study.jsonl [--workers 2] [--seeds 0,1]
     python benchmarks/fmnist_study.py report benchmarks/fmnist_study.jsonl [--markdown]
 
-Every finished run is appended to --out (JSON lines, with the variant's protocol JSON), so a rerun
+Cells are drawn uniformly from each space (a draw from the bw space may be a forward-only cell, as
+in the tables' samples); rows are grouped by the space a cell was drawn from. Every finished run is appended to --out (JSON lines, with the variant's protocol JSON), so a rerun
 skips what is done and the report can always be redone from the file.
 """
 from __future__ import annotations
@@ -47,13 +48,13 @@ def parse_overrides(items) -> dict:
 
 
 def _train(args) -> dict:
-    cell_hash, protocol_json, seed, variant = args
+    cell_hash, protocol_json, seed, variant, space = args
     import torch
     torch.set_num_threads(1)
     from snnbench.jobs import run_job
     start = time.process_time()
     record = run_job("train", cell_hash, protocol_json, seed, device="cpu")
-    record.update(variant=variant, cpu_s=time.process_time() - start, protocol_json=protocol_json)
+    record.update(variant=variant, cpu_s=time.process_time() - start, protocol_json=protocol_json, drawn_from=space)
     return record
 
 
@@ -67,14 +68,14 @@ def run(args) -> None:
     from snnbench.protocols import get_protocol
     from snnbench.space import uniform_sample_hashes
     protocol = get_protocol(args.protocol, **parse_overrides(args.set))
-    cells = [h for space in ("fw", "bw") for h in uniform_sample_hashes(space, args.cells, args.cell_seed)]
+    cells = [(h, space) for space in ("fw", "bw") for h in uniform_sample_hashes(space, args.cells, args.cell_seed)]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     done = {(r["cell_hash"], r["seed"]) for r in read_rows(out) if r["variant"] == args.variant}
     for r in read_rows(out):
         if r["variant"] == args.variant and r["protocol_json"] != protocol.to_json():
             sys.exit(f"variant {args.variant} in {out} was run with another protocol; choose a new name")
-    todo = [(h, protocol.to_json(), s, args.variant) for s in seeds for h in cells if (h, s) not in done]
+    todo = [(h, protocol.to_json(), s, args.variant, space) for s in seeds for h, space in cells if (h, s) not in done]
     print(f"{args.variant}: {len(todo)} runs to do, {len(done)} done ({protocol.hash})", file=sys.stderr)
     import multiprocessing
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool, \
@@ -120,8 +121,14 @@ def _describe(protocol_json: str) -> str:
             f"B {p.batch_size}, lr {p.lr:g}")
 
 
-def report(args) -> None:
+def _drawn_from(record: dict) -> str:
+    """The space the cell was drawn from (a uniform draw from the bw space can be a forward-only
+    cell); records of the first screening runs lack it: the cell's own space."""
     from snnbench.space import Cell
+    return record.get("drawn_from") or Cell.from_hash(record["cell_hash"]).space
+
+
+def report(args) -> None:
     rows = read_rows(Path(args.results))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     head = ("variant", "settings", "space", "cells", "mean", "spread", "seed sd", "tau [95%]", "spread top",
@@ -131,7 +138,7 @@ def report(args) -> None:
         sel = [r for r in rows if r["variant"] == v]
         n_valid = int(sel[0].get("n_valid", 10000))
         for space in ("fw", "bw", "all"):
-            part = [r for r in sel if space == "all" or Cell.from_hash(r["cell_hash"]).space == space]
+            part = [r for r in sel if space == "all" or _drawn_from(r) == space]
             if not part:
                 continue
             s = summarize_variant(part, n_valid)

@@ -1,0 +1,7 @@
+#!/bin/bash
+# The confirming stage of the Fashion-MNIST protocol study (issue 13): 16 fw + 16 bw cells drawn
+# uniformly, seeds 0 and 1, for the variant(s) the screening stage (fmnist_screen.sh) pointed to.
+# Results: benchmarks/fmnist_confirm.jsonl (resumable); report: fmnist_study.py report.
+cd "$(dirname "$0")/.."
+run() { env OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive .venv/bin/python benchmarks/fmnist_study.py run --cells 16 --out benchmarks/fmnist_confirm.jsonl "$@"; }
+run --variant s8-n10k-e4 --set input_size=8 --set train_size=10000 --set epochs=4
