@@ -6,7 +6,8 @@ removes its checkpoint.
 A checkpoint holds everything the rest of the run depends on: the network's parameters and buffers
 (BatchNorm running statistics), the optimizer's state (momentum), the state of the torch.Generator
 that shuffles the data, the global torch RNG state (dropout draws from it; on a GPU the CUDA RNG
-state too), the optimizer step count, and the record so far (curves, epoch times). LIF membranes are
+state too), the state of the augmentation's own generator where it has one (Protocol.device_augment),
+the optimizer step count, and the record so far (curves, epoch times). LIF membranes are
 reset before every batch, so they hold nothing between epochs.
 
 A checkpoint names the run it belongs to (cell hash, protocol hash, seed); a folder holding another
@@ -89,20 +90,25 @@ class TrainingCheckpoint:
                 f"{self.identity['seed']}): choose another folder or delete it")
         return state
 
-    def restore(self, net, optimizer, generator, record, device) -> tuple[int, float] | None:
-        """Put a saved run back where it stopped: network, optimizer, shuffling generator, global RNG
-        and the record's curves. Returns (optimizer steps taken, seconds of training so far), or None
-        (nothing restored) when there is no checkpoint."""
+    def restore(self, net, optimizer, generator, record, device, augment_generator=None) -> tuple[int, float] | None:
+        """Put a saved run back where it stopped: network, optimizer, shuffling generator (and the
+        augmentation's generator, when the run has one), global RNG and the record's curves. Returns
+        (optimizer steps taken, seconds of training so far), or None (nothing restored) when there is
+        no checkpoint."""
         import torch
         state = self.load(device)
         if state is None:
             return None
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        # Generator states are CPU byte tensors whatever the generator's device; map_location moved
+        # them to `device` with everything else.
+        generator.set_state(state["generator"].cpu())
+        if augment_generator is not None and state.get("augment_generator") is not None:
+            augment_generator.set_state(state["augment_generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
         if state.get("cuda_rng") is not None and torch.device(device).type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], torch.device(device))
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), torch.device(device))
         for name in CURVES:
             setattr(record, name, list(state["record"][name]))
         record.epochs_run = int(state["record"]["epochs_run"])
@@ -113,7 +119,8 @@ class TrainingCheckpoint:
         the run finishes then)."""
         return self.every > 0 and epochs_run < epochs and epochs_run % self.every == 0
 
-    def save(self, net, optimizer, generator, step: int, record, elapsed: float, device) -> None:
+    def save(self, net, optimizer, generator, step: int, record, elapsed: float, device,
+             augment_generator=None) -> None:
         """Write the checkpoint atomically (a kill leaves the previous one or the new one, never a torn
         file). A disk that refuses the write costs the checkpoint, not the run: a warning, and no more
         checkpoints for this run."""
@@ -125,6 +132,7 @@ class TrainingCheckpoint:
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "identity": self.identity,
                  "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                  "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                 "augment_generator": None if augment_generator is None else augment_generator.get_state(),
                  "cuda_rng": torch.cuda.get_rng_state(torch.device(device)) if on_gpu else None,
                  "step": int(step),
                  "record": {**{name: list(getattr(record, name)) for name in CURVES},

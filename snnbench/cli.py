@@ -180,18 +180,36 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 
 
 # ----------------------------------------------------------------------------- train
+def _step_options(fn):
+    """The training step's protocol settings (Protocol: autocast, compile, device_augment), each
+    recorded in the protocol and its hash when set; left out, the protocol's own."""
+    options = [
+        click.option("--autocast", type=click.Choice(["off", "bf16"]), default=None,
+                     help="Train and evaluate under torch.autocast in bfloat16 (bf16) or in float32 (off, the default)."),
+        click.option("--compile/--no-compile", "compile_", default=None,
+                     help="torch.compile the training forward pass (needs a compiler; every architecture compiles anew)."),
+        click.option("--device-augment/--no-device-augment", "device_augment", default=None,
+                     help="Draw the crop/flip augmentation on the training device from its own generator."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command("train")
 @click.argument("cell")
 @click.option("--dataset", default="digits", show_default=True, help=f"One of {', '.join(DATASETS)}.")
 @click.option("--protocol", "protocol_name", default=None, help="Named protocol (default: the dataset's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the protocol's epochs (a new protocol hash).")
+@_step_options
 @click.option("--data-dir", default=None, help="Folder holding the dataset files (or $SNNBENCH_DATA_DIR).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:K (default: cuda when a GPU is visible); a GPU that is not there is an error.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
               help="Checkpoint the run here every epoch; run the same command again to resume it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON (NaN as null).")
-def train_cmd(cell, dataset, protocol_name, seed, epochs, data_dir, device, checkpoint_dir, as_json):
+def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, device_augment, data_dir, device,
+              checkpoint_dir, as_json):
     """Train one CELL (hash or text) from scratch under a protocol and print its record: what a table
     row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study."""
     from .jobs import check_device, run_job
@@ -200,7 +218,8 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, data_dir, device, chec
     named = get_protocol(protocol_name or default_protocol(dataset))
     if named.dataset != dataset:
         raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
-    protocol = get_protocol(named.name, epochs=epochs)
+    protocol = get_protocol(named.name, epochs=epochs, autocast=autocast, compile=compile_,
+                            device_augment=device_augment)
     seed = _seed_option(seed, "--seed")
     check_device(device)
     cell_hash = Cell.parse(cell).hash
@@ -238,6 +257,7 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, data_dir, device, chec
 @click.option("--width", type=int, default=None, help="Override the protocol's width C.")
 @click.option("--timesteps", type=int, default=None, help="Override the protocol's timesteps T.")
 @click.option("--graph", type=click.Choice(["authors", "skip-idle"]), default=None, help="Which edge modules a backward cell runs (default: the protocol's, 'authors' = the SNASNet authors' graph; 'skip-idle' = the shipped digits tables' first graph).")
+@_step_options
 @click.option("--workers", type=click.IntRange(1), default=None, help="Local executor: N single-thread worker processes (default 1: in this process; with --jobs-per-gpu, GPUs x M). With a GPU device, worker i computes on GPU i mod K of the K visible ones.")
 @click.option("--jobs-per-gpu", type=click.IntRange(1), default=None, help="Jobs that share one GPU: at most M workers per GPU (and GPUs x M workers without --workers); under Ray, each training task takes 1/M of a GPU.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where jobs run.")
@@ -254,7 +274,8 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, data_dir, device, chec
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
 def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
-              score_all, scores_only, epochs, width, timesteps, graph, workers, jobs_per_gpu, executor, address, journal,
+              score_all, scores_only, epochs, width, timesteps, graph, autocast, compile_, device_augment, workers,
+              jobs_per_gpu, executor, address, journal,
               data_dir, device, checkpoint_every, checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet,
               out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
@@ -264,7 +285,8 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
     from .build import Build, BuildSpec
     from .protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), epochs=epochs, width=width,
-                            timesteps=timesteps, graph=graph)
+                            timesteps=timesteps, graph=graph, autocast=autocast, compile=compile_,
+                            device_augment=device_augment)
     if protocol.dataset != dataset:
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
     from .space import read_cell_list

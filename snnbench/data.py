@@ -104,22 +104,31 @@ class Dataset:
 
 def random_crop_flip(images: torch.Tensor, pad: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
     """Batched augmentation of [B, C, H, W] on the images' device: zero-pad by `pad`, crop back at a
-    random offset per image, and mirror half of the images horizontally. No per-sample Python."""
+    random offset per image, and mirror half of the images horizontally. No per-sample Python.
+
+    The offsets and flips are drawn on the generator's device: a CPU generator for images on a GPU
+    draws on the CPU and copies the draws over every call; a generator on the images' device
+    (Protocol.device_augment) draws there, and nothing waits for the host."""
     b, _, h, w = images.shape
     out = images
     if pad > 0:
         padded = F.pad(images, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(images.device)
-        dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(images.device)
+        dy = _draw_ints(2 * pad + 1, b, generator, images.device)
+        dx = _draw_ints(2 * pad + 1, b, generator, images.device)
         rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]
         cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, None, :]
         batch = torch.arange(b, device=images.device)[:, None, None, None]
         chan = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
         out = padded[batch, chan, rows, cols]
     if flip:
-        mirror = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+        mirror = (torch.rand(b, generator=generator, device=generator.device) < 0.5).to(images.device)
         out = torch.where(mirror[:, None, None, None], out.flip(-1), out)
     return out
+
+
+def _draw_ints(high: int, n: int, generator: torch.Generator, device) -> torch.Tensor:
+    """n integers in [0, high) drawn on the generator's device, then placed on `device`."""
+    return torch.randint(0, high, (n,), generator=generator, device=generator.device).to(device)
 
 
 def _stratified_split(labels: np.ndarray, holdout_per_class_fraction: float, seed: int):

@@ -69,8 +69,10 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     dataset = protocol_dataset(protocol, data_dir)
     t0 = time.perf_counter()
     if kind == "score":
-        images = dataset.normalize(dataset.train.images)
-        batches = scoring_batches(images, protocol.score_batch, protocol.score_repeat, seed)
+        # Draw the batches from the uint8 images, then normalise only them: the same values as
+        # normalising the whole split first, without a pass over it for every job.
+        drawn = scoring_batches(dataset.train.images, protocol.score_batch, protocol.score_repeat, seed)
+        batches = [dataset.normalize(images) for images in drawn]
         result = score_cell(cell, protocol.network_profile(), batches, seed=seed, device=device, eq9=True).to_dict()
     elif kind == "train":
         folder = None

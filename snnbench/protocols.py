@@ -18,6 +18,11 @@ LEGACY_GRAPH = "skip-idle"
 # Fields added after protocols were first recorded, each with a default that means "as before": a
 # protocol that leaves one at its default has the identity (and hash) it had before the field existed.
 OPTIONAL_FIELDS = ("input_size", "train_size")
+# The training step's GPU settings, with their defaults (the step as it was before they existed). Each
+# changes the numbers a run gives (rounding, fused kernels, other random draws), so each is part of the
+# identity, but only when it is not at its default: every protocol recorded before keeps its hash.
+STEP_DEFAULTS = {"autocast": "off", "compile": False, "device_augment": False}
+AUTOCAST_MODES = ("off", "bf16")
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,14 @@ class Protocol:
     (None: the dataset's own side); the network is sized for it. train_size: the number of training
     images, a fixed stratified subset of the train split, nested across sizes (None: the whole split;
     validation and test are never subsetted). Both are part of the hash only when set (data module
-    docstring)."""
+    docstring).
+
+    The training step (train module docstring), each setting left out of the hash at its default:
+    autocast 'bf16' runs the forward pass and the loss of training and evaluation under
+    torch.autocast in bfloat16 ('off': float32). compile: torch.compile the network's training forward
+    pass (needs a compiler, C++ on the CPU or Triton on a GPU, and a compilation per architecture).
+    device_augment: draw the crop/flip augmentation on the data's device from a generator of its own,
+    seeded from the run seed, instead of on the CPU and copying the draws every step."""
     name: str
     dataset: str
     width: int
@@ -55,6 +67,9 @@ class Protocol:
     graph: str = "authors"
     input_size: int | None = None
     train_size: int | None = None
+    autocast: str = "off"
+    compile: bool = False
+    device_augment: bool = False
     score_batch: int = 256
     score_repeat: int = 2
     seed: int = 0
@@ -70,6 +85,9 @@ class Protocol:
         d.pop("seed")
         for key in OPTIONAL_FIELDS:
             if d[key] is None:
+                d.pop(key)
+        for key, default in STEP_DEFAULTS.items():
+            if d[key] == default:
                 d.pop(key)
         if self.graph == LEGACY_GRAPH:
             d.pop("graph")
@@ -106,8 +124,20 @@ class Protocol:
         if self.dataset not in DATASETS:
             raise ConfigError(f"protocol {self.name}: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         self._validate_data_fields()
+        self._validate_step_fields()
         self.network_profile()
         return self
+
+    def _validate_step_fields(self) -> None:
+        if self.autocast not in AUTOCAST_MODES:
+            raise ConfigError(f"protocol {self.name}: autocast must be one of {', '.join(AUTOCAST_MODES)}, "
+                              f"got {self.autocast!r}")
+        for key in ("compile", "device_augment"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"protocol {self.name}: {key} must be true or false, got {getattr(self, key)!r}")
+        if self.device_augment and self.augmentation == "none":
+            raise ConfigError(f"protocol {self.name} has no augmentation to draw (augmentation 'none'): "
+                              "leave device_augment off")
 
     def _validate_data_fields(self) -> None:
         native = get_profile(self.dataset)

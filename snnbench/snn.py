@@ -95,6 +95,10 @@ class LIF(sj_neuron.LIFNode):
     operations. On a GPU spikingjelly's own fused kernels run."""
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
+        if x_seq.dtype in (torch.bfloat16, torch.float16):
+            # Under autocast (Protocol.autocast) the membrane stays float32: in bfloat16 its 8-bit
+            # mantissa would round the charge of every timestep. Spikes are 0 or 1 in any dtype.
+            x_seq = x_seq.float()
         usable = (not args and not kwargs and x_seq.device.type == "cpu" and x_seq.dtype == torch.float32 and not self.store_v_seq
                   and self.v_reset == 0.0 and self.decay_input and self.detach_reset
                   and self._neuron_precision is None and isinstance(self.surrogate_function, sj_surrogate.ATan))

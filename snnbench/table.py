@@ -774,7 +774,10 @@ class Bench:
             f"{p.get('timesteps')}, epochs {p.get('epochs')}, batch {p.get('batch_size')}, lr {p.get('lr')}, "
             f"graph {p.get('graph', 'skip-idle')}"
             + (f", input {p['input_size']}x{p['input_size']}" if p.get("input_size") else "")
-            + (f", {p['train_size']} training images" if p.get("train_size") else ""),
+            + (f", {p['train_size']} training images" if p.get("train_size") else "")
+            + (f", autocast {p['autocast']}" if p.get("autocast", "off") != "off" else "")
+            + (", compiled" if p.get("compile") else "")
+            + (", augmentation drawn on the device" if p.get("device_augment") else ""),
             *([f"training   runs made under {m['train_protocol_name']} {m['train_protocol_hash']}: the same "
                f"protocol with graph {json.loads(m['train_protocol_json']).get('graph', 'skip-idle')}"]
               if m.get("train_protocol_json") else []),

@@ -1,7 +1,21 @@
 """Surrogate-gradient BPTT training of one cell under a Protocol, with the spike statistics of the
-trained network measured on the test split (firing rates, synaptic operations, energy)."""
+trained network measured on the test split (firing rates, synaptic operations, energy).
+
+The training step has three optional settings, recorded in the protocol (and in its hash when set):
+  autocast 'bf16'  the forward pass and the loss of training and evaluation run under torch.autocast
+                   in bfloat16: convolutions and linear layers in bfloat16, LIF membranes, BatchNorm
+                   statistics and the loss in float32.
+  compile          the training forward pass is torch.compile'd (mode default, static shapes;
+                   training_forward); evaluation runs the network as it is. Needs a compiler (C++ on
+                   the CPU, Triton on a GPU); every architecture compiles anew before its first step
+                   (minutes for a small network on a loaded CPU), and the graph breaks at the LIF
+                   layers, so what it gains is for a GPU measurement to show.
+  device_augment   the crop/flip draws come from a generator on the data's device, seeded from the
+                   run seed (AUGMENT_SEED + seed), instead of from the CPU generator that also shuffles.
+With all three off, a run is what it was before they existed, bit for bit on the CPU."""
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +33,9 @@ from .snn import SNASNet, SpikingConv, build_network, count_parameters, reset_st
 # an accumulate (one synaptic operation) 0.9 pJ, a multiply-accumulate 4.6 pJ.
 ENERGY_AC_PJ = 0.9
 ENERGY_MAC_PJ = 4.6
+
+SHUFFLE_SEED = 10_000  # the generator that shuffles (and, without device_augment, augments): SHUFFLE_SEED + seed
+AUGMENT_SEED = 20_000  # the device generator of the augmentation draws (device_augment): AUGMENT_SEED + seed
 
 
 @dataclass
@@ -64,9 +81,13 @@ def conv_synaptic_ops(spikes: torch.Tensor, conv: nn.Conv2d) -> float:
     into each output it reaches, so the count is C_out times, over output positions, the number of
     spiking inputs in the receptive field (borders included exactly)."""
     k, s, p = conv.kernel_size, conv.stride, conv.padding
-    ones = torch.ones(1, 1, *k, device=spikes.device, dtype=spikes.dtype)
-    per_position = F.conv2d(spikes.sum(1, keepdim=True), ones, stride=s, padding=p)
-    return float(per_position.sum()) * conv.out_channels
+    # Counts are whole numbers up to C_in * k * k per position: never under autocast, whose bfloat16
+    # rounds integers above 256 (evaluation calls this from hooks inside the forward pass).
+    with torch.autocast(device_type=spikes.device.type, enabled=False):
+        spikes = spikes.float()
+        ones = torch.ones(1, 1, *k, device=spikes.device, dtype=spikes.dtype)
+        per_position = F.conv2d(spikes.sum(1, keepdim=True), ones, stride=s, padding=p)
+        return float(per_position.sum()) * conv.out_channels
 
 
 def _sop_counters(net: SNASNet) -> dict:
@@ -90,10 +111,21 @@ def stem_macs(net: SNASNet) -> float:
     return float(conv.out_channels * side * side * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])
 
 
+def precision(autocast: str, device) -> contextlib.AbstractContextManager:
+    """The context a forward pass and its loss run in under a protocol's autocast setting: 'bf16',
+    torch.autocast to bfloat16 on the device's type; 'off', nothing (float32)."""
+    if autocast == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    if autocast != "off":
+        raise ConfigError(f"autocast must be 'off' or 'bf16', got {autocast!r}")
+    return contextlib.nullcontext()
+
+
 @torch.no_grad()
 def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: int = 256,
-             spike_stats: bool = False) -> dict:
-    """Accuracy (%) on a split in eval mode; with spike_stats, also firing rates, SOPs, MACs and energy."""
+             spike_stats: bool = False, autocast: str = "off") -> dict:
+    """Accuracy (%) on a split in eval mode; with spike_stats, also firing rates, SOPs, MACs and energy.
+    autocast: 'off' or 'bf16' (Protocol.autocast)."""
     data = getattr(dataset, split)
     net.eval()
     correct, n = 0, len(data)
@@ -111,7 +143,8 @@ def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: i
         for start in range(0, n, batch_size):
             images = dataset.normalize(data.images[start:start + batch_size])
             reset_state(net)
-            logits = net(images)
+            with precision(autocast, images.device):
+                logits = net(images)
             correct += int((logits.argmax(1) == data.labels[start:start + batch_size]).sum())
     finally:
         for h in handles:
@@ -126,12 +159,19 @@ def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: i
     return result
 
 
-def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generator):
+def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generator, augment_generator=None,
+                 forward=None):
     """One epoch of SGD; (mean loss, accuracy %, next step), or None when the loss became NaN/inf.
+
+    generator shuffles (on the CPU); augment_generator draws the crop/flip augmentation (default: the
+    same generator). forward: what computes the logits of the network (default: net itself; a
+    torch.compile'd net under Protocol.compile).
 
     Nothing inside the loop waits for a result: loss and correct predictions accumulate on the
     device (the loss in float64, in the order a Python float sum would take) and divergence is
     checked once, at the end of the epoch (a diverged run's weights are NaN from there on)."""
+    augment_generator = generator if augment_generator is None else augment_generator
+    forward = net if forward is None else forward
     net.train()
     data = dataset.train
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
@@ -147,13 +187,14 @@ def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generato
             break
         images = data.images[idx]
         if protocol.augmentation == "crop_flip":
-            images = random_crop_flip(images, dataset.crop_pad, True, generator)
+            images = random_crop_flip(images, dataset.crop_pad, True, augment_generator)
         labels = data.labels[idx]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, warmup, protocol.lr, protocol.lr_min_ratio)
         reset_state(net)
-        logits = net(dataset.normalize(images))
-        loss = F.cross_entropy(logits, labels)
+        with precision(protocol.autocast, device):
+            logits = forward(dataset.normalize(images))
+            loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if protocol.grad_clip > 0:
@@ -168,6 +209,13 @@ def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generato
     if not bool(finite):
         return None
     return float(loss_sum) / seen, 100.0 * int(correct) / seen, step
+
+
+def training_forward(net: SNASNet, protocol: Protocol):
+    """What computes the logits in training: the network itself, or under protocol.compile the
+    network torch.compile'd (mode default, static shapes: a run sees two batch sizes at most, the
+    full one and an epoch's last, and symbolic shapes fail on this network's time loops)."""
+    return torch.compile(net, dynamic=False) if protocol.compile else net
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -198,7 +246,8 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
     device: cpu, cuda or cuda:K (DeviceError when that GPU is not visible). checkpoint_dir: a folder
     for this run's checkpoint (snnbench.checkpoint), written every `checkpoint_every` epochs; a run
     started again with the same folder continues from it and ends with the same record (on the CPU,
-    bit for bit but for the wall times); the checkpoint is removed when the run ends."""
+    bit for bit but for the wall times); the checkpoint is removed when the run ends. The protocol's
+    training-step settings (autocast, compile, device_augment) apply: module docstring."""
     from .checkpoint import TrainingCheckpoint
     from .devices import check_device
     protocol.validate()
@@ -209,7 +258,11 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
     check_dataset_fits(dataset, protocol)
     dataset = dataset.to(device)
     net = build_network(cell, protocol.network_profile(), seed).to(device)
-    generator = torch.Generator().manual_seed(10_000 + int(seed))
+    forward = training_forward(net, protocol)
+    generator = torch.Generator().manual_seed(SHUFFLE_SEED + int(seed))
+    augment_generator = None  # the shuffling generator draws the augmentation too
+    if protocol.device_augment:
+        augment_generator = torch.Generator(device=device).manual_seed(AUGMENT_SEED + int(seed))
     optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                                 weight_decay=protocol.weight_decay)
     record = TrainRecord(net.cell_hash, protocol.hash, int(seed), n_params=count_parameters(net),
@@ -221,30 +274,31 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
                                                          "seed": int(seed)}, checkpoint_every)
     total = protocol.epochs * steps_per_epoch(len(dataset.train), protocol.batch_size)
     step, earlier = 0, 0.0  # earlier: seconds trained before a resumed checkpoint
-    resumed = checkpoint.restore(net, optimizer, generator, record, device) if checkpoint else None
+    resumed = checkpoint.restore(net, optimizer, generator, record, device, augment_generator) if checkpoint else None
     if resumed is not None:
         step, earlier = resumed
     t_start = time.perf_counter()
     for epoch in range(record.epochs_run, protocol.epochs):
         t0 = time.perf_counter()
-        out = _train_epoch(net, dataset, protocol, optimizer, step, total, generator)
+        out = _train_epoch(net, dataset, protocol, optimizer, step, total, generator, augment_generator, forward)
         if out is None:
             record.diverged = True
             break
         loss, acc, step = out
         record.train_loss.append(loss)
         record.train_acc.append(acc)
-        record.valid_acc_curve.append(evaluate(net, dataset, "valid")["acc"])
+        record.valid_acc_curve.append(evaluate(net, dataset, "valid", autocast=protocol.autocast)["acc"])
         record.epoch_time.append(time.perf_counter() - t0)
         record.epochs_run = epoch + 1
         if checkpoint is not None and checkpoint.due(record.epochs_run, protocol.epochs):
-            checkpoint.save(net, optimizer, generator, step, record, earlier + time.perf_counter() - t_start, device)
+            checkpoint.save(net, optimizer, generator, step, record, earlier + time.perf_counter() - t_start, device,
+                            augment_generator)
         if on_epoch is not None:
             on_epoch(record)
     record.train_time = earlier + time.perf_counter() - t_start
     if not record.diverged:
         record.valid_acc = record.valid_acc_curve[-1]
-        stats = evaluate(net, dataset, "test", spike_stats=True)
+        stats = evaluate(net, dataset, "test", spike_stats=True, autocast=protocol.autocast)
         record.test_acc = stats.pop("acc")
         for key, value in stats.items():
             setattr(record, key, value)
