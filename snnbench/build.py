@@ -556,13 +556,17 @@ def _done_jobs(conn: sqlite3.Connection, protocol_hash: str) -> set:
     return {Job(k, h, int(s)) for k, h, s in rows}
 
 
-def read_done_jobs(path, protocol: Protocol) -> set:
+def read_done_jobs(path, protocol: Protocol, leave_no_files: bool = False) -> set:
     """The finished jobs of `protocol` in a journal, read through a read-only connection: it takes no
-    write lock, so it never waits for (or delays) builds writing the journal."""
+    write lock, so it never waits for (or delays) builds writing the journal. leave_no_files: when
+    no build has the journal open (no PATH-wal file), read it as an immutable file, so that SQLite
+    does not leave the -wal and -shm files a read-only connection creates (a dry run writes nothing)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"journal {path} does not exist")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    idle = leave_no_files and not Path(str(path) + "-wal").exists()
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if idle else "")
+    conn = sqlite3.connect(uri, uri=True, timeout=60)
     try:
         _check_journal(conn, path, protocol)
         return _done_jobs(conn, protocol.hash)
@@ -1042,6 +1046,22 @@ class Build:
             finally:
                 executor.close()
 
+    def plan(self) -> tuple[BuildSpec, set]:
+        """What run() would do, found without creating or changing any file (a dry run): the checked
+        spec (with extend, the spec of the extended table) and those of its jobs the journal already
+        holds. run()'s refusals (an --out of another build, a journal of another protocol) come here too."""
+        spec = self.check_settings()
+        if spec.train_protocol is not None:
+            raise ConfigError("a table that keeps training runs of another graph is written from its journals "
+                              "(write_table_from_journal), not built")
+        action = check_output(spec, self.force, self.extend)
+        journal = spec.journal_path
+        done = read_done_jobs(journal, spec.protocol, leave_no_files=True) \
+            if journal.is_file() and journal.stat().st_size > 0 else set()
+        if action == "extend":
+            spec = extended_spec(spec, done)
+        return spec, done & set(spec.jobs())
+
     def _run(self, spec, jobs, journal, executor) -> BuildSummary:
         t_start = time.perf_counter()
         run_id = journal.start_run(spec.out, executor.name, self.command)
@@ -1347,5 +1367,5 @@ def _workers_of(command: str) -> int:
     return 1
 
 
-__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "WriteCost", "build_table", "execute_job", "make_executor",
-           "read_done_jobs", "snapshot_journal", "spec_from_table", "write_table_from_journal"]
+__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "WriteCost", "build_table", "execute_job",
+           "make_executor", "read_done_jobs", "snapshot_journal", "spec_from_table", "write_table_from_journal"]
