@@ -624,13 +624,17 @@ def _done_jobs(conn: sqlite3.Connection, protocol_hash: str) -> set:
     return {Job(k, h, int(s)) for k, h, s in rows}
 
 
-def read_done_jobs(path, protocol: Protocol) -> set:
+def read_done_jobs(path, protocol: Protocol, leave_no_files: bool = False) -> set:
     """The finished jobs of `protocol` in a journal, read through a read-only connection: it takes no
-    write lock, so it never waits for (or delays) builds writing the journal."""
+    write lock, so it never waits for (or delays) builds writing the journal. leave_no_files: when
+    no build has the journal open (no PATH-wal file), read it as an immutable file, so that SQLite
+    does not leave the -wal and -shm files a read-only connection creates (a dry run writes nothing)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"journal {path} does not exist")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    idle = leave_no_files and not Path(str(path) + "-wal").exists()
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if idle else "")
+    conn = sqlite3.connect(uri, uri=True, timeout=60)
     try:
         _check_journal(conn, path, protocol)
         return _done_jobs(conn, protocol.hash)
@@ -824,15 +828,24 @@ class Journal:
 
     def results(self, jobs) -> dict:
         """{job: result dict} for the finished jobs among `jobs`; JournalError for a damaged row."""
-        wanted = set(jobs)
-        out = {}
-        rows = self.conn.execute("SELECT kind, cell_hash, seed, result FROM jobs WHERE protocol_hash=?",
-                                 (self.protocol_hash,))
-        for kind, cell_hash, seed, result in rows:
+        return self.results_after(jobs)[0]
+
+    def results_after(self, jobs, row: int = 0) -> tuple[dict, int, int]:
+        """The results of the jobs among `jobs` recorded after journal row `row` (0: every row), so that
+        a build reads each row once however often it writes its table. Returns ({job: result dict},
+        the last row read (`row` when none is new), how many rows were read). Rows are only ever added
+        (INSERT OR IGNORE, no update, no delete), and SQLite numbers them in commit order, so the
+        rows after `row` are exactly the jobs finished since. JournalError for a damaged row."""
+        wanted = jobs if isinstance(jobs, (set, frozenset)) else set(jobs)
+        out, last, n = {}, row, 0
+        rows = self.conn.execute("SELECT rowid, kind, cell_hash, seed, result FROM jobs WHERE protocol_hash=? "
+                                 "AND rowid>? ORDER BY rowid", (self.protocol_hash, row))
+        for rowid, kind, cell_hash, seed, result in rows:
+            last, n = rowid, n + 1
             job = Job(kind, cell_hash, int(seed))
             if job in wanted:
                 out[job] = _checked_result(job, result, self.path)
-        return out
+        return out, last, n
 
 
 _RESULT_KEYS = {"score": ("hd", "sahd", "sahd_eq9", "firing_rate", "wall_time", "n_params"),
@@ -1049,6 +1062,12 @@ class Build:
         self.max_retries, self.progress = max_retries, progress
         self.force, self.extend = force, extend
         self.command = command or "python API: snnbench.build.Build"
+        # what the table writes of this build reuse (a checkpoint then costs what changed, not the
+        # table's size): the results read so far and the journal row up to which they were read, the
+        # cell columns of the table's cells, and one WriteCost per write
+        self._known, self._read_up_to, self._wanted = {}, 0, (None, frozenset())
+        self._described = (None, None)
+        self.writes: list[WriteCost] = []
 
     def check_settings(self) -> BuildSpec:
         """Validate every option (ConfigError) before anything is created; returns the checked spec."""
@@ -1111,6 +1130,22 @@ class Build:
                     journal.close()
             finally:
                 executor.close()
+
+    def plan(self) -> tuple[BuildSpec, set]:
+        """What run() would do, found without creating or changing any file (a dry run): the checked
+        spec (with extend, the spec of the extended table) and those of its jobs the journal already
+        holds. run()'s refusals (an --out of another build, a journal of another protocol) come here too."""
+        spec = self.check_settings()
+        if spec.train_protocol is not None:
+            raise ConfigError("a table that keeps training runs of another graph is written from its journals "
+                              "(write_table_from_journal), not built")
+        action = check_output(spec, self.force, self.extend)
+        journal = spec.journal_path
+        done = read_done_jobs(journal, spec.protocol, leave_no_files=True) \
+            if journal.is_file() and journal.stat().st_size > 0 else set()
+        if action == "extend":
+            spec = extended_spec(spec, done)
+        return spec, done & set(spec.jobs())
 
     def _run(self, spec, jobs, journal, executor) -> BuildSummary:
         t_start = time.perf_counter()
@@ -1214,18 +1249,25 @@ class Build:
     def _write(self, spec, jobs, journal, complete: bool, dest=None, written_by: str = "snnbench build",
                train_journal=None) -> bool:
         """Write the table from the journal (atomically) to dest (default spec.out); with train_journal,
-        the training runs come from that one. Returns whether every job is in it."""
+        the training runs come from that one. Returns whether every job is in it.
+
+        A checkpoint (complete False) reads only the journal rows added since the build's previous
+        write and reuses the cell columns it computed then; the final write (complete True) reads the
+        whole journal again, so that the table is what the journal holds, whatever happened before."""
         from .table import assemble_columns, table_attrs, write_table
+        rows_read = 0
         if train_journal is None:
-            results = journal.results(jobs)
+            results, rows_read = self._results(journal, jobs, everything=complete)
         else:
             results = journal.results([j for j in jobs if j.kind == "score"])
             results.update(train_journal.results([j for j in jobs if j.kind == "train"]))
         all_done = len(results) == len(jobs)
         scores = {(j.cell_hash, j.seed): r for j, r in results.items() if j.kind == "score"}
         runs = {(j.cell_hash, j.seed): r for j, r in results.items() if j.kind == "train"}
+        cell_columns, described = self._cell_columns()
         columns = assemble_columns(self._cells, scores, runs, spec.training_seeds, spec.score_seeds,
-                                   spec.protocol.epochs)
+                                   spec.protocol.epochs, cell_columns_of_hashes=cell_columns)
+        self.writes.append(WriteCost(complete, rows_read, described))
         where = {}
         for r in results.values():
             where[str(r.get("where", ""))] = where.get(str(r.get("where", "")), 0) + 1
@@ -1245,6 +1287,38 @@ class Build:
         write_table(dest, columns, attrs)
         self._last_write, self._since_write, self._wrote = time.monotonic(), 0, True
         return complete and all_done
+
+
+    def _results(self, journal, jobs, everything: bool) -> tuple[dict, int]:
+        """The finished results among `jobs`, read from the journal: only its rows added since the
+        previous call, or every row with `everything`. Returns (results, journal rows read now)."""
+        if self._wanted[0] is not jobs:
+            self._wanted = (jobs, frozenset(jobs))
+            self._known, self._read_up_to = {}, 0
+        if everything:
+            self._known, self._read_up_to = {}, 0
+        new, self._read_up_to, rows_read = journal.results_after(self._wanted[1], self._read_up_to)
+        self._known.update(new)
+        return dict(self._known), rows_read
+
+    def _cell_columns(self) -> tuple[dict, int]:
+        """The cell columns of the table's cells (table.cell_columns), computed at the first write of
+        the build and reused by the next. Returns (columns, number of cells described now)."""
+        from .table import cell_columns
+        if self._described[0] is not self._cells:
+            hashes = sorted(set(self._cells))
+            self._described = (self._cells, cell_columns(hashes))
+            return self._described[1], len(hashes)
+        return self._described[1], 0
+
+
+@dataclass(frozen=True)
+class WriteCost:
+    """The work of one table write of a build: whether it was the final write, how many journal rows it
+    read, and how many cells it computed the cell columns of (0 when it reused them)."""
+    final: bool
+    journal_rows_read: int
+    cells_described: int
 
 
 class _Progress:
@@ -1378,5 +1452,5 @@ def _workers_of(command: str) -> int:
     return 1
 
 
-__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "build_table", "execute_job", "make_executor",
-           "read_done_jobs", "snapshot_journal", "spec_from_table", "write_table_from_journal"]
+__all__ = ["Build", "BuildSpec", "BuildSummary", "Job", "Journal", "WriteCost", "build_table", "execute_job",
+           "make_executor", "read_done_jobs", "snapshot_journal", "spec_from_table", "write_table_from_journal"]

@@ -272,12 +272,13 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
 @click.option("--force", is_flag=True, help="Replace an existing --out table that another build made.")
 @click.option("--extend", is_flag=True, help="Add this build's cells to an existing --out table (same protocol, seeds and journal).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True, help="Print the jobs (in all, in the journal already, left) and their estimated cost from a short calibration here; write nothing.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
 def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
               score_all, scores_only, epochs, width, timesteps, graph, autocast, compile_, device_augment, workers,
               jobs_per_gpu, executor, address, journal,
               data_dir, device, checkpoint_every, checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet,
-              out):
+              dry_run, out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
     command after an interruption). An existing --out is written over only when it is this build's
     own table (the same command and journal), or with --force / --extend."""
@@ -295,6 +296,11 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
                      score_all=score_all, journal=journal, data_dir=data_dir)
     command = "snnbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if dry_run:
+        _dry_run(Build(spec, executor=executor, workers=workers, address=address, device=device, force=force,
+                       extend=extend, checkpoint_jobs=checkpoint_jobs, checkpoint_seconds=checkpoint_seconds,
+                       max_retries=max_retries))
+        return
     # a scheduler's time limit or `kill PID` (SIGTERM) stops the build as Ctrl-C does: workers ended,
     # a checkpoint of its own table written, the output lock released
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -310,6 +316,17 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
         click.echo(f"  failed: {line}", err=True)
     if summary.jobs_failed:
         sys.exit(1)
+
+
+def _dry_run(build) -> None:
+    """Print what `build` would run and what it would cost (snnbench.cost); create nothing."""
+    from .cost import estimate, job_counts
+    spec, done = build.plan()
+    click.echo(f"dry run: {spec.space} space, protocol {spec.protocol.name} {spec.protocol.hash}, table {spec.out}, "
+               f"journal {spec.journal_path} (nothing is written)")
+    click.echo(job_counts(spec, done).line())
+    for line in estimate(spec, done, workers=build.workers, device=build.device).lines():
+        click.echo(line)
 
 
 def _raise_keyboard_interrupt(*_):

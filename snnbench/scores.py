@@ -185,8 +185,9 @@ def score_cell(cell, profile: NetworkProfile, batches, seed: int = 0, device: st
 
 
 def scoring_batches(images: torch.Tensor, batch_size: int, repeat: int, seed: int) -> list[torch.Tensor]:
-    """`repeat` distinct random mini-batches of `batch_size` images from an image tensor [N, ...]
-    (uint8 or normalised), seeded, so that every cell scored with the same seed sees the same images."""
+    """`repeat` distinct random mini-batches of `batch_size` images from an image tensor [N, C, H, W]
+    (uint8 or float; the choice depends only on N and the seed), seeded, so that every cell scored
+    with the same seed sees the same images."""
     if batch_size < 2:
         raise ConfigError(f"the scoring batch must hold at least 2 images, got {batch_size}")
     if repeat < 1:

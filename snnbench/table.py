@@ -31,8 +31,8 @@ from .errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, Snnb
 from .files import check_path, make_parent, remove_quietly, storage_error
 from .options import whole_number
 from .profiles import DATASETS
-from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, canonical_batch, cell_attributes, hash_text,
-                    iter_cells, looks_like_hash, matrix_to_text, prune_batch)
+from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, batch_attributes, canonical_batch, canonical_texts,
+                    cell_attributes, hash_text, iter_cells, looks_like_hash, matrix_to_text, prune_batch)
 
 if TYPE_CHECKING:  # the reader does not import protocols (and so torch) until .protocol is asked for
     from .protocols import Protocol
@@ -70,12 +70,13 @@ def _fixed_strings(values, min_length: int = 1) -> np.ndarray:
 
 
 def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seeds, score_seeds,
-                     epochs: int) -> dict:
+                     epochs: int, cell_columns_of_hashes: dict | None = None) -> dict:
     """Columns of a table (HDF5 path -> array) from finished jobs.
 
     cell_hashes: every cell of the table. score_results / train_results: {(cell_hash, seed): the dict
     jobs.run_job returned}. seeds / score_seeds: the training and scoring seeds (column order).
-    epochs: the protocol's epoch count (length of the curve arrays)."""
+    epochs: the protocol's epoch count (length of the curve arrays). cell_columns_of_hashes: the
+    cell_columns of these cells when the caller has them already (they never change in a build)."""
     hashes = sorted(set(cell_hashes))
     seeds, score_seeds = [int(s) for s in seeds], [int(s) for s in score_seeds]
     n, n_score, n_seed = len(hashes), len(score_seeds), len(seeds)
@@ -85,7 +86,11 @@ def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seed
     layer_index = {name: i for i, name in enumerate(layers)}
     host_index = {name: i for i, name in enumerate(hosts)}
 
-    cols = _cell_columns(hashes)
+    if cell_columns_of_hashes is None:
+        cell_columns_of_hashes = cell_columns(hashes)
+    elif len(cell_columns_of_hashes["cells/hash"]) != n:
+        raise ValueError("cell_columns_of_hashes are not the columns of these cells")
+    cols = dict(cell_columns_of_hashes)
     cols["layers"] = _fixed_strings(layers)
     cols["hosts"] = _fixed_strings(hosts)
 
@@ -155,25 +160,20 @@ def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seed
     return cols
 
 
-@functools.lru_cache(maxsize=1)
-def _fw_texts() -> dict:
-    """hash -> canonical text of the fw space (cheap; the bw index is built only for bw cells)."""
-    return dict(iter_cells("fw"))
-
-
-def _cell_columns(hashes) -> dict:
-    """hash, canonical text, canonical matrix, space and attributes of sorted cell hashes."""
-    fw = _fw_texts()
-    cells = [Cell.from_text(fw[h]) if h in fw else Cell.from_hash(h) for h in hashes]
-    matrices = np.array([c.canonical_matrix for c in cells], dtype=np.int8).reshape(-1, 4, 4)
+def cell_columns(hashes) -> dict:
+    """The columns that depend on the cells alone (HDF5 path -> array): hash, canonical text,
+    canonical matrix, space and attributes of sorted cell hashes. A build computes them once and
+    passes them to every assemble_columns of its checkpoints."""
+    texts = canonical_texts(hashes)
+    digits = np.frombuffer("".join(texts).replace(" ", "").encode("ascii"), dtype=np.uint8)
+    matrices = (digits.astype(np.int8) - ord("0")).reshape(-1, 4, 4)
+    backward = np.tril(matrices, -1).reshape(len(matrices), -1).any(axis=1)
     cols = {"cells/hash": _fixed_strings(hashes, HASH_LENGTH),
-            "cells/text": _fixed_strings([c.canonical_text for c in cells], 19),
+            "cells/text": _fixed_strings(texts, 19),
             "cells/matrix": matrices,
-            "cells/space": _fixed_strings([c.space for c in cells], 2)}
-    attrs = [c.attributes() for c in cells]
-    for name in ATTRIBUTE_NAMES:
-        dtype = bool if name == "has_backward" else np.int8
-        cols[f"attributes/{name}"] = np.array([a[name] for a in attrs], dtype=dtype)
+            "cells/space": _fixed_strings(["bw" if b else "fw" for b in backward], 2)}
+    for name, values in batch_attributes(matrices).items():
+        cols[f"attributes/{name}"] = values.astype(bool if name == "has_backward" else np.int8)
     return cols
 
 

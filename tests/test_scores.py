@@ -3,12 +3,16 @@ reference, determinism, and bad input."""
 import math
 import subprocess
 import sys
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
+from snnbench.data import load_dataset
 from snnbench.errors import ConfigError
+from snnbench.jobs import run_job
 from snnbench.protocols import get_protocol
 from snnbench.scores import KernelAccumulator, hd_kernel, sahd_kernel, score_cell, scoring_batches
 from snnbench.snn import get_profile
@@ -92,6 +96,41 @@ def test_score_is_deterministic_for_a_fixed_seed():
     assert c.hd != a.hd
     assert math.isfinite(a.hd) and math.isfinite(a.sahd) and 0 < a.firing_rate < 1
     assert len(a.per_batch["hd"]) == 2 and a.n_params > 0
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "tables"
+
+
+def _shipped_scores(name: str, space: str, n: int) -> dict:
+    """{hash: (hd, sahd, sahd_eq9)} of the first n cells of a space in a shipped table (scoring seed 0)."""
+    with h5py.File(SHIPPED / name, "r") as f:
+        rows = np.flatnonzero(f["cells/space"][()] == space.encode())[:n]
+        hashes = [f["cells/hash"][r].decode() for r in rows]
+        values = zip(*(f[f"scores/{field}"][()][rows, 0] for field in ("hd", "sahd", "sahd_eq9")))
+        return dict(zip(hashes, values))
+
+
+def test_a_score_job_normalises_only_the_images_it_draws_and_scores_as_before():
+    """A score job draws its mini-batches from the uint8 split and normalises those images alone; the
+    batches equal those drawn from the whole split normalised first (how jobs did it before), bit for
+    bit, and so do the scores; they are also the shipped table's scores of these cells."""
+    protocol = get_protocol("digits-cpu")
+    dataset = load_dataset("digits")
+    whole_split = dataset.normalize(dataset.train.images)
+    for seed in (0, 3):
+        before = scoring_batches(whole_split, protocol.score_batch, protocol.score_repeat, seed)
+        drawn = scoring_batches(dataset.train.images, protocol.score_batch, protocol.score_repeat, seed)
+        after = [dataset.normalize(images) for images in drawn]
+        assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(before, after))
+    before = scoring_batches(whole_split, protocol.score_batch, protocol.score_repeat, 0)
+    shipped = _shipped_scores("digits-fw.h5", "fw", 2) | _shipped_scores("digits-bw.h5", "bw", 2)
+    for cell_hash, recorded in shipped.items():
+        old = score_cell(Cell.from_hash(cell_hash), protocol.network_profile(), before, seed=0, eq9=True)
+        job = run_job("score", cell_hash, protocol.to_json(), 0, device="cpu")
+        assert (job["hd"], job["sahd"], job["sahd_eq9"]) == (old.hd, old.sahd, old.sahd_eq9)
+        assert (job["firing_rate"], job["firing_rates"]) == (old.firing_rate, old.firing_rates)
+        for name, value in zip(("hd", "sahd", "sahd_eq9"), recorded):  # to 1e-12 across machines (README)
+            assert math.isclose(job[name], value, rel_tol=1e-12), (cell_hash, name)
 
 
 def test_batch_smaller_than_two_is_refused():

@@ -130,6 +130,28 @@ def test_attributes_count_edges_ops_and_depth():
     assert Cell.from_text("0001 0000 0000 0000").attributes()["depth"] == 1
 
 
+def test_attributes_of_many_cells_at_once_are_those_of_each_cell():
+    fw = space.unique_canonical_matrices("fw")
+    bw = space.unique_canonical_matrices("bw")[::37]
+    for matrices in (fw, bw):
+        together = space.batch_attributes(matrices)
+        assert list(together) == list(space.ATTRIBUTE_NAMES)
+        for k, matrix in enumerate(matrices):
+            one = space.cell_attributes(matrix)
+            assert {name: together[name][k].item() for name in space.ATTRIBUTE_NAMES} == one
+
+
+def test_texts_and_hashes_of_a_space_are_those_of_each_canonical_matrix():
+    for name in ("fw", "bw"):
+        matrices = space.unique_canonical_matrices(name)
+        texts, hashes = space.unique_texts(name), space.space_hashes(name)
+        for k in range(0, len(matrices), 97):
+            assert texts[k] == space.matrix_to_text(matrices[k]) and hashes[k] == space.hash_text(texts[k])
+        assert space.canonical_texts(hashes[::97]) == texts[::97]
+    with pytest.raises(UnknownHashError):
+        space.canonical_texts(["0123456789abcdef"])
+
+
 def test_authors_sampler_is_seeded_and_valid():
     a = space.sample_cells("bw", 50, 3)
     b = space.sample_cells("bw", 50, 3)

@@ -2,6 +2,7 @@
 and one clear line with exit code 2 for every bad input, with the file left untouched."""
 import json
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -12,7 +13,7 @@ import snnbench
 from snnbench.cli import main
 from snnbench.errors import ArchitectureNotInTable, ConfigError, InvalidCellError, TableFormatError, UnknownHashError
 from snnbench.space import ATTRIBUTE_NAMES, Cell, space_hashes
-from snnbench.table import SCHEMA_VERSION, verify_table
+from snnbench.table import SCHEMA_VERSION, cell_columns, verify_table
 
 from conftest import SMALL_FW_TABLE
 
@@ -183,6 +184,19 @@ def test_a_table_is_readable_with_plain_h5py(small_fw_table, bench):
 
 
 # ----------------------------------------------------------------------------- verify
+@pytest.mark.parametrize("name", ["digits-fw.h5", "digits-bw.h5"])
+def test_cell_columns_are_the_shipped_tables_cell_columns(name):
+    """The columns a build computes once per build (cells/*, attributes/*) are, value and type, those
+    the per-cell writer put in the shipped tables."""
+    with h5py.File(Path(__file__).resolve().parents[1] / "tables" / name, "r") as f:
+        columns = cell_columns([h.decode() for h in f["cells/hash"][()]])
+        assert set(columns) == {f"cells/{c}" for c in ("hash", "text", "matrix", "space")} | {
+            f"attributes/{a}" for a in ATTRIBUTE_NAMES}
+        for path, values in columns.items():
+            stored = f[path][()]
+            assert values.dtype == stored.dtype and np.array_equal(values, stored), path
+
+
 def test_verify_accepts_a_built_table(small_fw_table):
     assert verify_table(small_fw_table) == []
     result = run_cli("verify", small_fw_table)
