@@ -75,7 +75,8 @@ def run(args) -> None:
     for r in read_rows(out):
         if r["variant"] == args.variant and r["protocol_json"] != protocol.to_json():
             sys.exit(f"variant {args.variant} in {out} was run with another protocol; choose a new name")
-    todo = [(h, protocol.to_json(), s, args.variant, space) for s in seeds for h, space in cells if (h, s) not in done]
+    # cell by cell, both seeds together: a study stopped half way has complete pairs to report
+    todo = [(h, protocol.to_json(), s, args.variant, space) for h, space in cells for s in seeds if (h, s) not in done]
     print(f"{args.variant}: {len(todo)} runs to do, {len(done)} done ({protocol.hash})", file=sys.stderr)
     import multiprocessing
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool, \
@@ -95,8 +96,10 @@ def summarize_variant(rows: list[dict], n_valid: int) -> dict:
     for r in rows:
         by_cell.setdefault(r["cell_hash"], {})[r["seed"]] = r["valid_acc"] if not r["diverged"] else 10.0
     pairs = np.array([[v[s] for s in sorted(v)[:2]] for v in by_cell.values() if len(v) >= 2], dtype=float)
+    cell_means = np.array([np.mean(list(v.values())) for v in by_cell.values()])
     out = {"cells": len(by_cell), "runs": len(rows), "cpu_s": float(np.mean([r["cpu_s"] for r in rows])),
-           "diverged": int(sum(r["diverged"] for r in rows))}
+           "diverged": int(sum(r["diverged"] for r in rows)), "mean": float(cell_means.mean()),
+           "spread": float(cell_means.std(ddof=1)) if len(cell_means) > 1 else float("nan")}
     if len(pairs) < 4:
         return out
     means = pairs.mean(1)
@@ -143,8 +146,8 @@ def report(args) -> None:
                 continue
             s = summarize_variant(part, n_valid)
             if "tau" not in s:
-                lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), *["-"] * 8,
-                              f"{s['cpu_s']:.0f}"))
+                lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), f"{s['mean']:.1f}",
+                              f"{s['spread']:.2f}", *["-"] * 6, f"{s['cpu_s']:.0f}"))
                 continue
             lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), f"{s['mean']:.1f}",
                            f"{s['spread']:.2f}", f"{s['seed_sd']:.2f}",

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds a shipped Fashion-MNIST table, tables/fmnist-SPACE.h5 (SPACE fw or bw), under fmnist-cpu:
+# the 300 cells the digits table of that space trained (runners/digits-SPACE-trained.txt, the same
+# hashes), each with seeds 0 and 1; scored: every fw cell, and in bw the trained cells plus a uniform
+# draw up to SCORE_SAMPLE cells (default 5000; raise it in a later run to score more: the journal
+# keeps every finished job). One journal for both spaces, tables/fmnist.journal.sqlite, so a cell in
+# both samples is trained once. Score jobs run first, then the training runs seed by seed.
+# Resumable: rerun after any interruption (a fresh checkout starts from the committed snapshot,
+# tables/fmnist.journal.sqlite.xz; `python3 runners/journal.py pack tables/fmnist.journal.sqlite`
+# makes a new one). Each training run checkpoints every epoch beside the journal.
+#   runners/fmnist.sh fw      runners/fmnist.sh bw      (WORKERS=2 by default)
+set -eu
+cd "$(dirname "$0")/.."
+python3 runners/journal.py unpack tables/fmnist.journal.sqlite
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+# same kernels (and float rounding) on any x86 CPU with AVX2 or newer: results reproduce bit for bit
+export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+common="--dataset fashion-mnist --protocol fmnist-cpu --seeds 0,1 --score-seeds 0 --workers ${WORKERS:-2}
+        --device cpu --journal tables/fmnist.journal.sqlite"
+case ${1:-} in
+  fw) snnbench build --space fw $common --cells runners/digits-fw-trained.txt --score-all --out tables/fmnist-fw.h5 ;;
+  bw) snnbench build --space bw $common --cells runners/digits-bw-trained.txt --score-sample "${SCORE_SAMPLE:-5000}" \
+        --out tables/fmnist-bw.h5 ;;
+  *) echo "usage: runners/fmnist.sh fw|bw" >&2; exit 2 ;;
+esac
