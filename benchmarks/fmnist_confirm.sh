@@ -4,4 +4,4 @@
 # Results: benchmarks/fmnist_confirm.jsonl (resumable); report: fmnist_study.py report.
 cd "$(dirname "$0")/.."
 run() { env OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive .venv/bin/python benchmarks/fmnist_study.py run --cells 16 --out benchmarks/fmnist_confirm.jsonl "$@"; }
-run --variant s8-n10k-e4 --set input_size=8 --set train_size=10000 --set epochs=4
+run --variant s8-n5k-e12 --set input_size=8 --set train_size=5000 --set epochs=12
