@@ -73,7 +73,8 @@ def run(args) -> None:
     out = Path(args.out)
     done = {(r["cell_hash"], r["seed"]) for r in read_rows(out) if r["variant"] == args.variant}
     for r in read_rows(out):
-        if r["variant"] == args.variant and r["protocol_json"] != protocol.to_json():
+        # the identity (hash), not the JSON text: fields added later at their defaults leave it alone
+        if r["variant"] == args.variant and r["protocol_hash"] != protocol.hash:
             sys.exit(f"variant {args.variant} in {out} was run with another protocol; choose a new name")
     # cell by cell, both seeds together: a study stopped half way has complete pairs to report
     todo = [(h, protocol.to_json(), s, args.variant, space) for h, space in cells for s in seeds if (h, s) not in done]
