@@ -68,7 +68,9 @@ def run(args) -> None:
     from snnbench.protocols import get_protocol
     from snnbench.space import uniform_sample_hashes
     protocol = get_protocol(args.protocol, **parse_overrides(args.set))
-    cells = [(h, space) for space in ("fw", "bw") for h in uniform_sample_hashes(space, args.cells, args.cell_seed)]
+    drawn = {space: uniform_sample_hashes(space, args.cells, args.cell_seed) for space in ("fw", "bw")}
+    # fw and bw cells alternate, so that a study stopped half way has as many pairs of each
+    cells = [(h, space) for pair in zip(drawn["fw"], drawn["bw"]) for h, space in zip(pair, ("fw", "bw"))]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     done = {(r["cell_hash"], r["seed"]) for r in read_rows(out) if r["variant"] == args.variant}
