@@ -6,6 +6,6 @@ def __getattr__(name):
     # snnbench.open is snnbench.table.open_table, imported on first use so that `import snnbench`
     # (and every CLI command that needs no table) does not pay for h5py and torch.
     if name == "open":
-        from .table import open_table
+        from .table.reader import open_table
         return open_table
     raise AttributeError(f"module 'snnbench' has no attribute {name!r}")

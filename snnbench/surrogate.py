@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import kendall_tau, noise_ceiling, spearman_rho
+from .analysis.stats import kendall_tau, noise_ceiling, spearman_rho
 from .errors import ConfigError, ModelFormatError, TableFormatError
-from .space import ATTRIBUTE_NAMES, PAIRS, Cell, cell_attributes, looks_like_hash, text_to_matrix
+from .space.cell import ATTRIBUTE_NAMES, PAIRS, Cell, cell_attributes, looks_like_hash, text_to_matrix
 
 FEATURE_VERSION = 1
 MODEL_FORMAT = "snnbench-surrogate"

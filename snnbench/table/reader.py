@@ -25,17 +25,17 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, SnnbenchError, TableClosedError,
+from .. import __version__
+from ..errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, SnnbenchError, TableClosedError,
                      TableFormatError)
-from .files import check_path, make_parent, remove_quietly, storage_error
-from .options import whole_number
-from .profiles import DATASETS
-from .space import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, batch_attributes, canonical_batch, canonical_texts,
+from ..files import check_path, make_parent, remove_quietly, storage_error
+from ..options import whole_number
+from ..profiles import DATASETS
+from ..space.cell import (ATTRIBUTE_NAMES, HASH_LENGTH, Cell, batch_attributes, canonical_batch, canonical_texts,
                     cell_attributes, hash_text, iter_cells, looks_like_hash, matrix_to_text, prune_batch)
 
 if TYPE_CHECKING:  # the reader does not import protocols (and so torch) until .protocol is asked for
-    from .protocols import Protocol
+    from ..protocols import Protocol
 
 TABLE_FORMAT = "snnbench-table"
 SCHEMA_VERSION = 1
@@ -533,14 +533,14 @@ class Bench:
     def protocol(self) -> "Protocol":
         """The protocol the table was built under (protocols.Protocol): its scores, and its training
         runs unless train_protocol says otherwise."""
-        from .protocols import Protocol
+        from ..protocols import Protocol
         return Protocol.from_json(self._meta["protocol_json"])
 
     @functools.cached_property
     def train_protocol(self) -> "Protocol":
         """The protocol the training runs were made under: the table's protocol, or, in a table whose
         scores were re-made under another network graph, the one it recorded as train_protocol_json."""
-        from .protocols import Protocol
+        from ..protocols import Protocol
         return Protocol.from_json(self._meta.get("train_protocol_json") or self._meta["protocol_json"])
 
     @property
@@ -885,7 +885,7 @@ def _expected_shapes(meta: dict, n: int, m: int, n_layers: int) -> dict:
 
 def _train_protocol_problems(meta: dict, protocol) -> list[str]:
     """A recorded training protocol must parse, match its hash and differ from the table's only in the graph."""
-    from .protocols import Protocol, differs_only_in_graph
+    from ..protocols import Protocol, differs_only_in_graph
     if "train_protocol_json" not in meta:
         return []
     try:
@@ -923,7 +923,7 @@ def _consistency_problems(f: h5py.File, meta: dict, quick: bool = False) -> list
             problems.append(f"{name} has shape {f[name].shape}, expected {shape}")
     if problems:
         return problems
-    from .protocols import Protocol
+    from ..protocols import Protocol
     try:
         protocol = Protocol.from_json(meta["protocol_json"])
     except (TypeError, ValueError) as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, TableFormatError
+from ..errors import ConfigError, TableFormatError
 
 SCORE_COLUMNS = ("hd", "sahd", "sahd_eq9", "n_params", "firing_rate_init")
 SCORE_LABELS = {"hd": "HD", "sahd": "SAHD", "sahd_eq9": "SAHD (Eq. 9)", "n_params": "parameters",
@@ -539,7 +539,7 @@ IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 def _save(fig, plt, out) -> Path:
     """Write a figure to out (its format from the suffix); StorageError if the disk refuses, and no
     partial file is left."""
-    from .files import make_parent, remove_quietly, storage_error
+    from ..files import make_parent, remove_quietly, storage_error
     out = Path(out)
     try:
         make_parent(out, "--plot")

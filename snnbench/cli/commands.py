@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError, SnnbenchError
-from .profiles import DATASETS
+from ..errors import ConfigError, SnnbenchError
+from ..profiles import DATASETS
 
 MAX_ERROR_LENGTH = 600  # characters of an error line; a message may quote an argument of any length
 
@@ -88,7 +88,7 @@ class FiniteFloat(click.FloatRange):
 
 
 def _seed_option(value, option):
-    from .options import seed_value
+    from ..options import seed_value
     return seed_value(value, option)
 
 
@@ -104,7 +104,7 @@ def main():
 @click.option("--list", "list_cells", is_flag=True, help="Stream every unique cell as 'hash<TAB>text'.")
 def space_cmd(space_name, list_cells):
     """Print the number of encodings, valid architectures and unique cells of a space."""
-    from . import space
+    from .. import space
     if list_cells:
         out = sys.stdout
         for h, text in space.iter_cells(space_name):
@@ -118,7 +118,7 @@ def space_cmd(space_name, list_cells):
 @click.argument("cell")
 def show_cmd(cell):
     """Describe a cell given as row text ("0302 0030 3003 0000") or as a hash."""
-    from .space import Cell
+    from ..space.cell import Cell
     click.echo(Cell.parse(cell).describe())
 
 
@@ -147,11 +147,11 @@ def show_cmd(cell):
 def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timesteps, graph, batch, repeat, limit,
               all_cells, seed, out, device, shard, first_file, skip_journal):
     """Score one CELL and print HD and SAHD, or score many cells of --space into --out."""
-    from .files import check_output_file, refuse_overwriting_inputs
-    from .jobs import check_device
-    from .scorer import ScoreRun, parse_shard, score_one, scored_in_journal
-    from .space import read_cell_list
-    from .protocols import default_protocol, get_protocol
+    from ..files import check_output_file, refuse_overwriting_inputs
+    from ..jobs import check_device
+    from ..build.scorer import ScoreRun, parse_shard, score_one, scored_in_journal
+    from ..space.cell import read_cell_list
+    from ..protocols import default_protocol, get_protocol
     named = get_protocol(protocol_name or default_protocol(dataset))
     if named.dataset != dataset:  # a network sized for one dataset scored on another's images
         raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
@@ -212,9 +212,9 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
               checkpoint_dir, as_json):
     """Train one CELL (hash or text) from scratch under a protocol and print its record: what a table
     row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study."""
-    from .jobs import check_device, run_job
-    from .protocols import default_protocol, get_protocol
-    from .space import Cell
+    from ..jobs import check_device, run_job
+    from ..protocols import default_protocol, get_protocol
+    from ..space.cell import Cell
     named = get_protocol(protocol_name or default_protocol(dataset))
     if named.dataset != dataset:
         raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
@@ -283,14 +283,14 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
     command after an interruption). An existing --out is written over only when it is this build's
     own table (the same command and journal), or with --force / --extend."""
     import shlex
-    from .build import Build, BuildSpec
-    from .protocols import default_protocol, get_protocol
+    from ..build.driver import Build, BuildSpec
+    from ..protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), epochs=epochs, width=width,
                             timesteps=timesteps, graph=graph, autocast=autocast, compile=compile_,
                             device_augment=device_augment)
     if protocol.dataset != dataset:
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
-    from .space import read_cell_list
+    from ..space.cell import read_cell_list
     cells = read_cell_list(cells_file) if cells_file else None
     spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, cells=cells, sample_seed=sample_seed,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
@@ -320,7 +320,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
 
 def _dry_run(build) -> None:
     """Print what `build` would run and what it would cost (snnbench.cost); create nothing."""
-    from .cost import estimate, job_counts
+    from ..build.cost import estimate, job_counts
     spec, done = build.plan()
     click.echo(f"dry run: {spec.space} space, protocol {spec.protocol.name} {spec.protocol.hash}, table {spec.out}, "
                f"journal {spec.journal_path} (nothing is written)")
@@ -375,8 +375,8 @@ def _format_record(rec: dict) -> str:
 def _surrogate_prediction(model, cell_hash, protocol_hashes):
     """Prediction of the surrogate for a cell; a model fit under a protocol that none of the tables
     queried has is refused."""
-    from .errors import ModelFormatError
-    from .surrogate import load_surrogate
+    from ..errors import ModelFormatError
+    from ..surrogate import load_surrogate
     hashes = sorted(set(protocol_hashes))
     if len(hashes) == 1:
         return load_surrogate(model, protocol_hash=hashes[0]).predict_cells([cell_hash])
@@ -403,7 +403,7 @@ def _echo_prediction(cell_hash, model, prediction, as_json, where) -> None:
 
 def _not_in_table(exc, cell_hash, model, where_option) -> Exception:
     """The one-line error for a cell the table(s) lack, with how to predict it instead."""
-    from .errors import ArchitectureNotInTable
+    from ..errors import ArchitectureNotInTable
     hint = (f"predict it with a surrogate: snnbench query {cell_hash}{where_option} --model MODEL"
             if model is None else "the surrogate (snnbench.surrogate) is not available in this install")
     return ArchitectureNotInTable(f"{exc}; {hint}")
@@ -427,8 +427,8 @@ def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
     if table_path is None:
         _query_shipped(cell, dataset, seed, epoch, as_json, model)
         return
-    from .errors import ArchitectureNotInTable
-    from .table import open_table
+    from ..errors import ArchitectureNotInTable
+    from ..table.reader import open_table
     with open_table(table_path) as bench:
         _check_table_dataset(bench, dataset)
         try:
@@ -455,8 +455,8 @@ def _check_table_dataset(bench, dataset) -> None:
 
 def _query_shipped(cell, dataset, seed, epoch, as_json, model) -> None:
     """`snnbench query CELL` without --table: every shipped table's record (of one dataset's tables)."""
-    from .errors import ArchitectureNotInTable
-    from .shipped import open_shipped
+    from ..errors import ArchitectureNotInTable
+    from ..table.shipped import open_shipped
     with open_shipped(dataset) as view:
         try:
             records = view.query_all(cell, seed=seed, epoch=epoch)
@@ -483,10 +483,10 @@ def info_cmd(table_path):
     shipped table (space, dataset, counts, protocol, whether each matches its MANIFEST.json), and the
     tables the manifest lists that are missing or the folder holds unlisted."""
     if table_path is None:
-        from .shipped import describe_shipped
+        from ..table.shipped import describe_shipped
         click.echo(describe_shipped())
         return
-    from .table import open_table
+    from ..table.reader import open_table
     with open_table(table_path) as bench:
         click.echo(bench.describe())
 
@@ -504,7 +504,7 @@ def verify_cmd(table_path, manifest_path, quick):
     damaged manifest). A table the shipped tables' MANIFEST.json lists that the folder lacks is noted,
     not checked."""
     if table_path is None:
-        from .shipped import missing_tables, shipped_tables
+        from ..table.shipped import missing_tables, shipped_tables
         paths = shipped_tables(required=True)
         for missing in missing_tables():
             click.echo(f"note: {missing.name} is listed in {missing.parent / 'MANIFEST.json'} but not in "
@@ -519,8 +519,8 @@ def verify_cmd(table_path, manifest_path, quick):
 
 
 def _verify_one(table_path: str, manifest_path, quick: bool = False) -> bool:
-    from .manifest import check_table
-    from .table import open_table, verify_table
+    from ..table.manifest import check_table
+    from ..table.reader import open_table, verify_table
     from pathlib import Path
     problems = verify_table(table_path, quick=quick)
     entry, manifest_problems = check_table(table_path, manifest_path)
@@ -550,13 +550,13 @@ def _verify_one(table_path: str, manifest_path, quick: bool = False) -> bool:
 def manifest_cmd(tables, journal, runners_dir, out):
     """(Maintainers) Write the MANIFEST.json of shipped tables, in the order queries try them."""
     from pathlib import Path
-    from .files import check_output_file, refuse_overwriting_inputs
-    from .manifest import MANIFEST_NAME, describe, make_manifest, write_manifest
+    from ..files import check_output_file, refuse_overwriting_inputs
+    from ..table.manifest import MANIFEST_NAME, describe, make_manifest, write_manifest
     first = Path(tables[0]).resolve()
     out = out or first.parent / MANIFEST_NAME
     check_output_file(out, "--out")
     refuse_overwriting_inputs([out], [*tables, *journal], "--out")
-    from .table import verify_table
+    from ..table.reader import verify_table
     for table in tables:  # a manifest vouches for its tables: never for a damaged one
         problems = verify_table(table)
         if problems:
@@ -591,7 +591,7 @@ def _num(value, fmt) -> str:
 
 
 def _csv_ints(text, what):
-    from .errors import ConfigError
+    from ..errors import ConfigError
     try:
         return [int(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
@@ -611,9 +611,9 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
     """Kendall tau and Spearman rho of every zero-cost score against validation and test accuracy,
     per space, with bootstrap intervals and the seed-to-seed noise ceiling; or, with --across, the
     accuracies of the cells two tables both trained against each other."""
-    from . import analysis
-    from .errors import ConfigError
-    from .table import open_table
+    from .. import analysis
+    from ..errors import ConfigError
+    from ..table.reader import open_table
     if (table_path is None) == (across is None):
         raise ConfigError("give one table FILE, or --across TABLE_A TABLE_B")
     if across is not None:
@@ -638,7 +638,7 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
 def _read_tables(paths) -> tuple[list, list, list]:
     """(frames, names, spaces) of tables given by path or shipped name; a name says the file, dataset
     and protocol."""
-    from .table import open_table
+    from ..table.reader import open_table
     frames, names, spaces = [], [], []
     for path in paths:
         with open_table(path) as bench:
@@ -650,8 +650,8 @@ def _read_tables(paths) -> tuple[list, list, list]:
 
 
 def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
-    from . import analysis
-    from .errors import ConfigError
+    from .. import analysis
+    from ..errors import ConfigError
     frames, names, spaces = _read_tables(paths)
     if spaces[0] != spaces[1]:
         raise ConfigError(f"the tables hold different spaces ({spaces[0]} and {spaces[1]}): compare tables of one space")
@@ -682,7 +682,7 @@ def _check_plot_folder(folder) -> None:
 
 def _check_plot_outputs(paths, inputs) -> None:
     """Refuse figures that would replace an input, or land on something that is not a plain file."""
-    from .files import check_output_file, refuse_overwriting_inputs
+    from ..files import check_output_file, refuse_overwriting_inputs
     for path in paths:
         _check_plot_folder(Path(path).parent)
         check_output_file(path, "--plot")
@@ -695,7 +695,7 @@ def surrogate_group():
 
 
 def _surrogate_params(members, estimators, depth, seed, threads):
-    from .surrogate import SurrogateParams
+    from ..surrogate import SurrogateParams
     return SurrogateParams(n_members=members, n_estimators=estimators, max_depth=depth, seed=seed, nthread=threads).check()
 
 
@@ -717,8 +717,8 @@ def _with_surrogate_options(fn):
 
 
 def _score_features(text):
-    from .errors import ConfigError
-    from .surrogate import OPTIONAL_SCORE_FEATURES
+    from ..errors import ConfigError
+    from ..surrogate import OPTIONAL_SCORE_FEATURES
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     bad = [s for s in names if s not in OPTIONAL_SCORE_FEATURES]
     if bad:
@@ -732,9 +732,9 @@ def _score_features(text):
 @_with_surrogate_options
 def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators, depth, seed, threads):
     """Fit the surrogate ensemble on every trained cell of FILE and save it."""
-    from .files import check_output_file, refuse_overwriting_inputs
-    from .surrogate import Surrogate, member_paths
-    from .table import open_table
+    from ..files import check_output_file, refuse_overwriting_inputs
+    from ..surrogate import Surrogate, member_paths
+    from ..table.reader import open_table
     check_output_file(out, "--out")
     refuse_overwriting_inputs([out, *member_paths(out, members)], [table_path], "--out")
     score_features = _score_features(with_scores)
@@ -758,8 +758,8 @@ def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators,
 def surrogate_eval_cmd(table_path, sizes, folds, as_json, target, with_scores, members, estimators, depth, seed, threads):
     """k-fold cross-validation of the surrogate on FILE: Kendall tau, Spearman rho and R^2 on held-out
     cells as a curve over training-set size, next to the noise ceiling."""
-    from .surrogate import cross_validate, evaluation_report
-    from .table import open_table
+    from ..surrogate import cross_validate, evaluation_report
+    from ..table.reader import open_table
     with open_table(table_path) as bench:
         frame = bench.to_dataframe()
     sizes = _csv_ints(sizes, "--sizes") if sizes else None
@@ -779,13 +779,13 @@ def surrogate_eval_cmd(table_path, sizes, folds, as_json, target, with_scores, m
 def predict_cmd(cells, model, table_path, as_json):
     """Predicted accuracy of each CELL (hash or row text) from a surrogate: mean +- std over the
     ensemble. A prediction, never a measurement."""
-    from .space import Cell
-    from .surrogate import load_surrogate
+    from ..space.cell import Cell
+    from ..surrogate import load_surrogate
     parsed = [Cell.parse(c) for c in cells]
     surrogate = load_surrogate(model)
     scores = None
     if table_path is not None:
-        from .table import open_table
+        from ..table.reader import open_table
         with open_table(table_path) as bench:
             surrogate.check_protocol(bench.protocol.hash)
             scores = bench.to_dataframe().set_index("hash")
@@ -805,8 +805,8 @@ _HARNESS_ALIASES = {"random": "rs", "hd": "zc-hd", "sahd": "zc-sahd"}
 
 
 def _search_algos(text, harness, hint=" (the harness algorithms need --budget-hours)"):
-    from .errors import ConfigError
-    from .search import ALGORITHMS, PAPER_ALGOS
+    from ..errors import ConfigError
+    from ..search.harness import ALGORITHMS, PAPER_ALGOS
     names = [a.strip() for a in text.split(",") if a.strip()]
     known = ALGORITHMS if harness else PAPER_ALGOS
     if harness:
@@ -819,7 +819,7 @@ def _search_algos(text, harness, hint=" (the harness algorithms need --budget-ho
 
 
 def _paper_search(bench, algos, space_name, samples, runs, seed, model, compute, restrict, data_dir, device, as_json):
-    from .search import paper_search, summarise_paper_search
+    from ..search.harness import paper_search, summarise_paper_search
     summaries = []
     for algo in algos:
         results = paper_search(bench, space_name, algo, n_samples=samples, runs=runs, seed=seed, model=model,
@@ -845,14 +845,14 @@ def _paper_search(bench, algos, space_name, samples, runs, seed, model, compute,
 
 def _check_plot_file(plot_out, table_path) -> None:
     if plot_out:
-        from .analysis import IMAGE_SUFFIXES
+        from ..analysis.stats import IMAGE_SUFFIXES
         if Path(plot_out).suffix.lower() not in IMAGE_SUFFIXES:
             raise ConfigError(f"--plot {plot_out}: name an image file ({', '.join(IMAGE_SUFFIXES)})")
         _check_plot_outputs([plot_out], [table_path])
 
 
 def _harness(bench, algos, space_name, budget_hours, runs, seed, model, plot_out, as_json):
-    from .search import plot_regret, run_algorithm
+    from ..search.harness import plot_regret, run_algorithm
     budget_s = budget_hours * 3600.0
     results = [run_algorithm(a, bench, space_name, budget_s, runs=runs, seed=seed, model=model) for a in algos]
     finals = [r.final() for r in results]
@@ -890,7 +890,7 @@ def _add_search_options(fn, default_algo):
 def _open_model(model, bench):
     if model is None:
         return None
-    from .surrogate import load_surrogate
+    from ..surrogate import load_surrogate
     return load_surrogate(model, protocol_hash=bench.protocol.hash)
 
 
@@ -908,9 +908,9 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
     """The paper's search on FILE: draw --samples cells as the authors do, keep the best by SAHD or HD
     (or a random one), report the winner's accuracy, mean +- std over --runs. With --budget-hours,
     run NAS algorithms against the table with a simulated clock instead (as `snnbench run-algo`)."""
-    from .devices import check_device
-    from .errors import ConfigError
-    from .table import open_table
+    from ..model.devices import check_device
+    from ..errors import ConfigError
+    from ..table.reader import open_table
     check_device(device)
     harness = budget_hours is not None
     if plot_out and not harness:
@@ -933,7 +933,7 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
 def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, budget_hours, plot_out):
     """Run NAS algorithms (rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated) against FILE as a
     training service with a simulated clock; print the final incumbents and optionally plot regret."""
-    from .table import open_table
+    from ..table.reader import open_table
     algos = _search_algos(algo, True)
     _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:
@@ -955,7 +955,7 @@ def transfer_cmd(source_path, target_path, space_name, algo, samples, runs, seed
     and by HD, and the best by validation accuracy (oracle). Each winner's accuracy on SOURCE and on
     TARGET (mean over seeds) and its rank among TARGET's trained cells, next to TARGET's best cell.
     SOURCE and TARGET: table files, or shipped tables by name (digits-fw)."""
-    from .transfer import format_transfer, transfer_search
+    from ..search.transfer import format_transfer, transfer_search
     algos = _search_algos(algo, False, hint="")
     (source, target), names, spaces = _read_tables([source_path, target_path])
     report = transfer_search(source, target, space=space_name or spaces[0], algos=algos,

@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .analysis import seed_columns
-from .errors import ArchitectureNotInTable, ConfigError, InvalidCellError
-from .space import (PAIRS, Cell, all_encodings, canonical_batch, check_space, lex_key, prune_batch, sample_cells,
+from ..analysis.stats import seed_columns
+from ..errors import ArchitectureNotInTable, ConfigError, InvalidCellError
+from ..space.cell import (PAIRS, Cell, all_encodings, canonical_batch, check_space, lex_key, prune_batch, sample_cells,
                     space_hashes, states_to_matrices)
-from .surrogate import pair_states
+from ..surrogate import pair_states
 
 PAPER_ALGOS = ("sahd", "hd", "random")
 # Relabelling nodes 1 and 2 permutes the pairs (0,1)<->(0,2) and (1,3)<->(2,3).
@@ -177,7 +177,7 @@ class _ScoreLookup:
         if cell.hash not in self.computed:
             if self.protocol is None:
                 raise ConfigError("scores must be computed but the table has no protocol")
-            from .scorer import score_one
+            from ..build.scorer import score_one
             self.computed[cell.hash] = score_one(cell, self.protocol, 0, self.data_dir, self.device)
         return float(self.computed[cell.hash][name])
 
@@ -567,7 +567,7 @@ class PredictorGuided:
         self.n_members, self.n_estimators = n_members, n_estimators
 
     def run(self, bench: SimulatedBenchmark, rng) -> None:
-        from .surrogate import Surrogate, SurrogateParams
+        from ..surrogate import Surrogate, SurrogateParams
         done: dict[str, float] = {}
         for _ in range(self.n_init):
             r = bench.evaluate(bench.random_cell(rng))
@@ -681,7 +681,7 @@ class _Capped:
 def plot_regret(results: list[AlgorithmResult], out, budget_s: float, points: int = 200):
     """Test regret (points) against simulated time (hours): mean over runs with the 25-75% band, one
     line per algorithm. Writes a PNG; returns its path."""
-    from .analysis import _pyplot, _save
+    from ..analysis.stats import _pyplot, _save
     plt = _pyplot()
     times = np.linspace(0, budget_s, points)
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidCellError, UnknownHashError
+from ..errors import InvalidCellError, UnknownHashError
 
 N_NODES = 4
 OPS = {0: "none", 1: "skip", 2: "conv1x1", 3: "conv3x3", 4: "avgpool"}

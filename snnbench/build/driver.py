@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import (ConfigError, JournalError, ProtocolMismatchError, SnnbenchError, StorageError,
+from .. import __version__
+from ..errors import (ConfigError, JournalError, ProtocolMismatchError, SnnbenchError, StorageError,
                      TableFormatError)
-from .files import check_path, output_lock, same_file, storage_error
-from .options import MAX_SEED, seed_value, whole_number
-from .protocols import Protocol
-from .space import Cell, check_space, space_hashes, uniform_sample_hashes
+from ..files import check_path, output_lock, same_file, storage_error
+from ..options import MAX_SEED, seed_value, whole_number
+from ..protocols import Protocol
+from ..space.cell import Cell, check_space, space_hashes, uniform_sample_hashes
 
 JOURNAL_SUFFIX = ".journal.sqlite"
 JOURNAL_FORMAT = "snnbench-journal"
@@ -144,7 +144,7 @@ class BuildSpec:
         if same_file(self.journal_path, self.out):
             raise ConfigError("the journal and the table must be different files")
         if self.train_protocol is not None:
-            from .protocols import differs_only_in_graph
+            from ..protocols import differs_only_in_graph
             if not differs_only_in_graph(self.train_protocol, self.protocol):
                 raise ConfigError("the training runs' protocol may differ from the table's only in the graph")
             if self.train_journal is None:
@@ -243,7 +243,7 @@ def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_d
                 checkpoint_root=None, checkpoint_every: int = 0) -> dict:
     """What every executor runs for one job (in a worker): jobs.run_job plus the audit/test hooks. A
     worker bound to one GPU (devices.bind_worker, bind_ray_gpu) runs a cuda job on that GPU."""
-    from .jobs import run_job
+    from ..jobs import run_job
     if _stop_requested.is_set():
         raise WorkerStopping("this worker was interrupted")
     _log_job_start(kind, cell_hash, seed)
@@ -254,7 +254,7 @@ def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_d
 
 def execute_ray_job(*args) -> dict:
     """A job as a Ray task: bind the GPU Ray gave the task (none: the CPU), then execute_job."""
-    from .devices import bind_ray_gpu
+    from ..model.devices import bind_ray_gpu
     bind_ray_gpu()
     return execute_job(*args)
 
@@ -274,7 +274,7 @@ def dataset_fingerprint(protocol_json: str, data_dir=None) -> str:
     """Fingerprint (data.Dataset.fingerprint) of the data a protocol trains and scores on: its
     dataset's splits as its input_size and train_size make them. Loaded afresh, so that changed files
     are seen."""
-    from .data import load_for_protocol
+    from ..model.data import load_for_protocol
     return load_for_protocol(Protocol.from_json(protocol_json), data_dir).fingerprint()
 
 
@@ -311,7 +311,7 @@ def _init_single_thread_worker(parent_pid: int | None = None, gpu_plan=None, sta
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     if gpu_plan and started is not None:
-        from .devices import bind_worker
+        from ..model.devices import bind_worker
         with started.get_lock():
             k = started.value
             started.value += 1
@@ -353,7 +353,7 @@ class InProcessExecutor:
             return [(job, None, f"{type(exc).__name__}: {exc}")]
 
     def close(self) -> None:
-        from .checkpoint import remove_empty_root
+        from ..model.checkpoint import remove_empty_root
         remove_empty_root(self.checkpoint_root)
 
 
@@ -442,7 +442,7 @@ class ProcessPoolExecutor:
                 pass
 
     def close(self) -> None:
-        from .checkpoint import remove_empty_root
+        from ..model.checkpoint import remove_empty_root
         self._futures.clear()
         self._stop_pool()
         remove_empty_root(self.checkpoint_root)
@@ -468,7 +468,7 @@ class RayExecutor:
                 ray.init(address=address, log_to_driver=False)
             else:
                 ray.init(log_to_driver=False, include_dashboard=False)
-        from .devices import ray_gpu_share
+        from ..model.devices import ray_gpu_share
         resources = ray.cluster_resources()
         self.cluster_gpus = resources.get("GPU", 0)
         self.data_dir, self.device, self.max_retries = data_dir, device, max_retries
@@ -481,7 +481,7 @@ class RayExecutor:
         self._refs = {}
 
     def _options(self, kind: str) -> dict:
-        from .devices import ray_gpu_share
+        from ..model.devices import ray_gpu_share
         gpus = ray_gpu_share(kind, self.device, self.cluster_gpus, self.jobs_per_gpu)
         return dict(num_cpus=1, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False)
 
@@ -524,7 +524,7 @@ class RayExecutor:
             except Exception:  # a task that finished meanwhile cannot be cancelled: nothing to do
                 pass
         self._refs.clear()
-        from .checkpoint import remove_empty_root
+        from ..model.checkpoint import remove_empty_root
         remove_empty_root(self.checkpoint_root)
 
 
@@ -538,7 +538,7 @@ def make_executor(executor: str = "local", workers: int | None = 1, address=None
     `workers` GPUs x M of them; under Ray, each training task takes 1/M of a GPU. checkpoint_root:
     the folder of the training jobs' checkpoints (checkpoint.build_root), written every
     checkpoint_every epochs (0: none)."""
-    from .devices import check_device, visible_gpus, worker_count, worker_gpus
+    from ..model.devices import check_device, visible_gpus, worker_count, worker_gpus
     if executor == "ray":
         return RayExecutor(address, data_dir, device, max_retries, jobs_per_gpu, checkpoint_root, checkpoint_every)
     if executor != "local":
@@ -984,7 +984,7 @@ def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> 
     own table (same journal, cells and seeds); 'replace' (force) or 'extend' (extend) as asked.
     Anything else is refused: a file that is not a table, a table of another protocol or space, or
     another build's table without --force / --extend."""
-    from .table import Bench
+    from ..table.reader import Bench
     out = spec.out
     if force and extend:
         raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
@@ -1092,7 +1092,7 @@ class Build:
         if self.force and self.extend:
             raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
         if self.executor_name == "local":
-            from .devices import check_device, visible_gpus, worker_count, worker_gpus
+            from ..model.devices import check_device, visible_gpus, worker_count, worker_gpus
             check_device(self.device)
             visible = visible_gpus() if self.device != "cpu" else []
             self.workers = worker_count(self.workers, self.device, self.jobs_per_gpu, visible)
@@ -1109,7 +1109,7 @@ class Build:
                               "(write_table_from_journal), not built")
         with output_lock(spec.out):
             action = check_output(spec, self.force, self.extend)
-            from .checkpoint import build_root
+            from ..model.checkpoint import build_root
             executor = make_executor(self.executor_name, self.workers, self.address, spec.data_dir, self.device,
                                      self.max_retries, self.jobs_per_gpu, build_root(spec.journal_path),
                                      self.checkpoint_every)
@@ -1254,7 +1254,7 @@ class Build:
         A checkpoint (complete False) reads only the journal rows added since the build's previous
         write and reuses the cell columns it computed then; the final write (complete True) reads the
         whole journal again, so that the table is what the journal holds, whatever happened before."""
-        from .table import assemble_columns, table_attrs, write_table
+        from ..table.reader import assemble_columns, table_attrs, write_table
         rows_read = 0
         if train_journal is None:
             results, rows_read = self._results(journal, jobs, everything=complete)
@@ -1304,7 +1304,7 @@ class Build:
     def _cell_columns(self) -> tuple[dict, int]:
         """The cell columns of the table's cells (table.cell_columns), computed at the first write of
         the build and reused by the next. Returns (columns, number of cells described now)."""
-        from .table import cell_columns
+        from ..table.reader import cell_columns
         if self._described[0] is not self._cells:
             hashes = sorted(set(self._cells))
             self._described = (self._cells, cell_columns(hashes))
@@ -1373,7 +1373,7 @@ def spec_from_table(path, journal=None) -> BuildSpec:
     training and scoring seeds. Its out is the path the build wrote (as recorded by its runs, else
     `path`); its journal is `journal`, else the recorded journal's file name beside the table if it
     is there, else the recorded journal path."""
-    from .table import Bench
+    from ..table.reader import Bench
     path = Path(path)
     with Bench(path) as bench:
         meta = bench.metadata
