@@ -1,6 +1,11 @@
-"""Generating a table: what a build is (spec), where its jobs run (executors), and the driver that runs them."""
-from .driver import (Build, BuildSpec, BuildSummary, HEARTBEAT_S, InProcessExecutor, JOB_LOG_ENV,
-    JOURNAL_FORMAT, JOURNAL_SUFFIX, JOURNAL_VERSION, Job, Journal, KILL_ONCE_ENV, PR_SET_PDEATHSIG,
-    ProcessPoolExecutor, RayExecutor, STALE_AFTER_S, WorkerStopping, WriteCost, build_table, check_output,
-    dataset_fingerprint, execute_job, execute_ray_job, extended_spec, journal_error, make_executor,
-    read_done_jobs, snapshot_journal, spec_from_table, write_table_from_journal)
+"""Generating a table: what a build is (spec), where its jobs run (executors, one Executor interface),
+and the driver that runs them and writes the table. The journal that records the jobs is
+snnbench.journal (its names are re-exported here, where they used to live)."""
+from .spec import (BuildSpec, spec_from_table)
+from .executors import (InProcessExecutor, PR_SET_PDEATHSIG, ProcessPoolExecutor, RayExecutor,
+    WorkerStopping, dataset_fingerprint, execute_job, execute_ray_job, make_executor)
+from .driver import (Build, BuildSummary, WriteCost, build_table, check_output, extended_spec,
+    write_table_from_journal)
+from ..journal import (HEARTBEAT_S, JOURNAL_FORMAT, JOURNAL_SUFFIX, JOURNAL_VERSION, STALE_AFTER_S, Job, Journal,
+                       journal_error, read_done_jobs, snapshot_journal)
+from ..testing import JOB_LOG_ENV, KILL_ONCE_ENV

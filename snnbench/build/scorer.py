@@ -80,7 +80,7 @@ def in_shard(cell_hash: str, shard: tuple[int, int] | None) -> bool:
 
 def scored_in_journal(path, protocol: Protocol, seed: int) -> set:
     """Hashes of the cells a build journal has already scored with this protocol and seed (read-only)."""
-    from .driver import read_done_jobs
+    from ..journal import read_done_jobs
     return {job.cell_hash for job in read_done_jobs(path, protocol) if job.kind == "score" and job.seed == seed}
 
 

@@ -283,7 +283,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
     command after an interruption). An existing --out is written over only when it is this build's
     own table (the same command and journal), or with --force / --extend."""
     import shlex
-    from ..build.driver import Build, BuildSpec
+    from ..build import Build, BuildSpec
     from ..protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), epochs=epochs, width=width,
                             timesteps=timesteps, graph=graph, autocast=autocast, compile=compile_,
@@ -428,7 +428,7 @@ def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
         _query_shipped(cell, dataset, seed, epoch, as_json, model)
         return
     from ..errors import ArchitectureNotInTable
-    from ..table.reader import open_table
+    from ..table import open_table
     with open_table(table_path) as bench:
         _check_table_dataset(bench, dataset)
         try:
@@ -486,7 +486,7 @@ def info_cmd(table_path):
         from ..table.shipped import describe_shipped
         click.echo(describe_shipped())
         return
-    from ..table.reader import open_table
+    from ..table import open_table
     with open_table(table_path) as bench:
         click.echo(bench.describe())
 
@@ -520,7 +520,7 @@ def verify_cmd(table_path, manifest_path, quick):
 
 def _verify_one(table_path: str, manifest_path, quick: bool = False) -> bool:
     from ..table.manifest import check_table
-    from ..table.reader import open_table, verify_table
+    from ..table import open_table, verify_table
     from pathlib import Path
     problems = verify_table(table_path, quick=quick)
     entry, manifest_problems = check_table(table_path, manifest_path)
@@ -556,7 +556,7 @@ def manifest_cmd(tables, journal, runners_dir, out):
     out = out or first.parent / MANIFEST_NAME
     check_output_file(out, "--out")
     refuse_overwriting_inputs([out], [*tables, *journal], "--out")
-    from ..table.reader import verify_table
+    from ..table import verify_table
     for table in tables:  # a manifest vouches for its tables: never for a damaged one
         problems = verify_table(table)
         if problems:
@@ -613,7 +613,7 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
     accuracies of the cells two tables both trained against each other."""
     from .. import analysis
     from ..errors import ConfigError
-    from ..table.reader import open_table
+    from ..table import open_table
     if (table_path is None) == (across is None):
         raise ConfigError("give one table FILE, or --across TABLE_A TABLE_B")
     if across is not None:
@@ -638,7 +638,7 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
 def _read_tables(paths) -> tuple[list, list, list]:
     """(frames, names, spaces) of tables given by path or shipped name; a name says the file, dataset
     and protocol."""
-    from ..table.reader import open_table
+    from ..table import open_table
     frames, names, spaces = [], [], []
     for path in paths:
         with open_table(path) as bench:
@@ -734,7 +734,7 @@ def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators,
     """Fit the surrogate ensemble on every trained cell of FILE and save it."""
     from ..files import check_output_file, refuse_overwriting_inputs
     from ..surrogate import Surrogate, member_paths
-    from ..table.reader import open_table
+    from ..table import open_table
     check_output_file(out, "--out")
     refuse_overwriting_inputs([out, *member_paths(out, members)], [table_path], "--out")
     score_features = _score_features(with_scores)
@@ -759,7 +759,7 @@ def surrogate_eval_cmd(table_path, sizes, folds, as_json, target, with_scores, m
     """k-fold cross-validation of the surrogate on FILE: Kendall tau, Spearman rho and R^2 on held-out
     cells as a curve over training-set size, next to the noise ceiling."""
     from ..surrogate import cross_validate, evaluation_report
-    from ..table.reader import open_table
+    from ..table import open_table
     with open_table(table_path) as bench:
         frame = bench.to_dataframe()
     sizes = _csv_ints(sizes, "--sizes") if sizes else None
@@ -785,7 +785,7 @@ def predict_cmd(cells, model, table_path, as_json):
     surrogate = load_surrogate(model)
     scores = None
     if table_path is not None:
-        from ..table.reader import open_table
+        from ..table import open_table
         with open_table(table_path) as bench:
             surrogate.check_protocol(bench.protocol.hash)
             scores = bench.to_dataframe().set_index("hash")
@@ -910,7 +910,7 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
     run NAS algorithms against the table with a simulated clock instead (as `snnbench run-algo`)."""
     from ..model.devices import check_device
     from ..errors import ConfigError
-    from ..table.reader import open_table
+    from ..table import open_table
     check_device(device)
     harness = budget_hours is not None
     if plot_out and not harness:
@@ -933,7 +933,7 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, samples
 def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, budget_hours, plot_out):
     """Run NAS algorithms (rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated) against FILE as a
     training service with a simulated clock; print the final incumbents and optionally plot regret."""
-    from ..table.reader import open_table
+    from ..table import open_table
     algos = _search_algos(algo, True)
     _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:

@@ -17,7 +17,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError, ManifestError
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -240,7 +240,7 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
     """The manifest of `tables` (paths, in the order a query without a table tries them), with build
     cost from `journal`: a journal path, or a list of them when the tables were built under several
     protocols (one journal per protocol; each read through a snapshot, so builds may be writing it)."""
-    from ..build.driver import snapshot_journal
+    from ..journal import snapshot_journal
     from .reader import Bench
     tables = [Path(t) for t in tables]
     if not tables:
