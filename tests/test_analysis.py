@@ -172,3 +172,26 @@ def test_correlate_command_refuses_a_file_that_is_not_a_table_in_one_line(tmp_pa
     result = CliRunner().invoke(main, ["correlate", str(bogus)])
     assert result.exit_code == 2
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+
+
+# The values snnbench's own numpy tau-b and rho (replaced by scipy.stats) gave on fixed data: the
+# recorded correlations do not change with the implementation.
+def _fixed_data():
+    rng = np.random.default_rng(18)
+    return {"continuous": (rng.normal(size=40).round(6), rng.normal(size=40).round(6)),
+            "ties": (rng.integers(0, 5, size=60).astype(float), rng.integers(0, 7, size=60).astype(float)),
+            "scores": ([-3.5, -np.inf, 1.0, 2.0, 2.0, 7.25, 0.5, 0.5, 9.0, -1.0],
+                       [91.2, 88.0, 93.5, 93.5, 90.1, 97.0, 89.9, 92.2, 96.4, 85.0])}
+
+
+OLD_VALUES = {"continuous": (0.21794871794871795, 0.3118198874296435),
+              "ties": (-0.08081882178911706, -0.10560967881139419),
+              "scores": (0.643720685820384, 0.7859363967596923)}
+
+
+@pytest.mark.parametrize("case", sorted(OLD_VALUES))
+def test_tau_and_rho_are_the_values_of_the_former_numpy_implementation(case):
+    x, y = _fixed_data()[case]
+    tau, rho = OLD_VALUES[case]
+    assert analysis.kendall_tau(x, y) == pytest.approx(tau, abs=1e-12)
+    assert analysis.spearman_rho(x, y) == pytest.approx(rho, abs=1e-12)

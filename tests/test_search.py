@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 import snnbench
+from snnbench.search.paper import _draw
 from snnbench import search
 from snnbench.cli import main
 from snnbench.errors import ArchitectureNotInTable, ConfigError, InvalidCellError
@@ -66,7 +67,7 @@ def test_restricted_draws_follow_the_authors_sampler(bench, frame):
     p = search.sampler_probabilities("fw", trained)
     assert (p > 0).all()
     rng = np.random.default_rng(0)
-    drawn = __import__("snnbench.search.harness").search.harness._draw("fw", 20000, rng, {c.hash for c in trained})
+    drawn = _draw("fw", 20000, rng, {c.hash for c in trained})
     counts = np.array([sum(d.hash == c.hash for d in drawn) for c in trained]) / 20000
     np.testing.assert_allclose(counts, p / p.sum(), atol=0.015)
 

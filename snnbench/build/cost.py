@@ -205,7 +205,7 @@ def _time_score_jobs(spec, cells: list, device: str, n: int) -> tuple[float, lis
 def _typical_cell(cells: list) -> str:
     """The cell with the median number of edges (ties: the smallest hash), a cell of typical cost."""
     import numpy as np
-    from ..space.cell import batch_attributes, canonical_texts
+    from ..space import batch_attributes, canonical_texts
     texts = canonical_texts(cells)
     digits = np.frombuffer("".join(texts).replace(" ", "").encode("ascii"), dtype=np.uint8) - ord("0")
     edges = batch_attributes(digits.reshape(-1, 4, 4))["n_edges"]
@@ -220,7 +220,7 @@ def _time_training(spec, cell_hash: str, device: str, steps: int) -> tuple[float
     import torch
     from ..model.data import ImageSplit, load_dataset
     from ..model.snn import build_network
-    from ..space.cell import Cell
+    from ..space import Cell
     from ..model.train import evaluate, train_cell
     protocol, seed = spec.protocol.with_(epochs=1), spec.training_seeds[0] if spec.training_seeds else 0
     dataset = load_dataset(protocol.dataset, spec.data_dir)

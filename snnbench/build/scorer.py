@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ..errors import ConfigError, ProtocolMismatchError
 from ..jobs import run_job
 from ..protocols import Protocol
-from ..space.cell import Cell, iter_cells
+from ..space import Cell, iter_cells
 
 
 def score_one(cell, protocol: Protocol, seed: int = 0, data_dir=None, device=None) -> dict:

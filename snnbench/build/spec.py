@@ -12,7 +12,7 @@ from ..files import check_path, same_file
 from ..journal import JOURNAL_SUFFIX, Job
 from ..options import MAX_SEED, seed_value, whole_number
 from ..protocols import Protocol
-from ..space.cell import Cell, check_space, space_hashes, uniform_sample_hashes
+from ..space import Cell, check_space, space_hashes, uniform_sample_hashes
 from ..table.reader import Bench
 
 

@@ -118,7 +118,7 @@ def space_cmd(space_name, list_cells):
 @click.argument("cell")
 def show_cmd(cell):
     """Describe a cell given as row text ("0302 0030 3003 0000") or as a hash."""
-    from ..space.cell import Cell
+    from ..space import Cell
     click.echo(Cell.parse(cell).describe())
 
 
@@ -150,7 +150,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
     from ..files import check_output_file, refuse_overwriting_inputs
     from ..jobs import check_device
     from ..build.scorer import ScoreRun, parse_shard, score_one, scored_in_journal
-    from ..space.cell import read_cell_list
+    from ..space import read_cell_list
     from ..protocols import default_protocol, get_protocol
     named = get_protocol(protocol_name or default_protocol(dataset))
     if named.dataset != dataset:  # a network sized for one dataset scored on another's images
@@ -214,7 +214,7 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
     row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study."""
     from ..jobs import check_device, run_job
     from ..protocols import default_protocol, get_protocol
-    from ..space.cell import Cell
+    from ..space import Cell
     named = get_protocol(protocol_name or default_protocol(dataset))
     if named.dataset != dataset:
         raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
@@ -290,7 +290,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
                             device_augment=device_augment)
     if protocol.dataset != dataset:
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
-    from ..space.cell import read_cell_list
+    from ..space import read_cell_list
     cells = read_cell_list(cells_file) if cells_file else None
     spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, cells=cells, sample_seed=sample_seed,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
@@ -779,7 +779,7 @@ def surrogate_eval_cmd(table_path, sizes, folds, as_json, target, with_scores, m
 def predict_cmd(cells, model, table_path, as_json):
     """Predicted accuracy of each CELL (hash or row text) from a surrogate: mean +- std over the
     ensemble. A prediction, never a measurement."""
-    from ..space.cell import Cell
+    from ..space import Cell
     from ..surrogate import load_surrogate
     parsed = [Cell.parse(c) for c in cells]
     surrogate = load_surrogate(model)
@@ -806,7 +806,7 @@ _HARNESS_ALIASES = {"random": "rs", "hd": "zc-hd", "sahd": "zc-sahd"}
 
 def _search_algos(text, harness, hint=" (the harness algorithms need --budget-hours)"):
     from ..errors import ConfigError
-    from ..search.harness import ALGORITHMS, PAPER_ALGOS
+    from ..search import ALGORITHMS, PAPER_ALGOS
     names = [a.strip() for a in text.split(",") if a.strip()]
     known = ALGORITHMS if harness else PAPER_ALGOS
     if harness:
@@ -819,7 +819,7 @@ def _search_algos(text, harness, hint=" (the harness algorithms need --budget-ho
 
 
 def _paper_search(bench, algos, space_name, samples, runs, seed, model, compute, restrict, data_dir, device, as_json):
-    from ..search.harness import paper_search, summarise_paper_search
+    from ..search import paper_search, summarise_paper_search
     summaries = []
     for algo in algos:
         results = paper_search(bench, space_name, algo, n_samples=samples, runs=runs, seed=seed, model=model,
@@ -845,14 +845,14 @@ def _paper_search(bench, algos, space_name, samples, runs, seed, model, compute,
 
 def _check_plot_file(plot_out, table_path) -> None:
     if plot_out:
-        from ..analysis.stats import IMAGE_SUFFIXES
+        from ..analysis import IMAGE_SUFFIXES
         if Path(plot_out).suffix.lower() not in IMAGE_SUFFIXES:
             raise ConfigError(f"--plot {plot_out}: name an image file ({', '.join(IMAGE_SUFFIXES)})")
         _check_plot_outputs([plot_out], [table_path])
 
 
 def _harness(bench, algos, space_name, budget_hours, runs, seed, model, plot_out, as_json):
-    from ..search.harness import plot_regret, run_algorithm
+    from ..search import plot_regret, run_algorithm
     budget_s = budget_hours * 3600.0
     results = [run_algorithm(a, bench, space_name, budget_s, runs=runs, seed=seed, model=model) for a in algos]
     finals = [r.final() for r in results]
@@ -955,7 +955,7 @@ def transfer_cmd(source_path, target_path, space_name, algo, samples, runs, seed
     and by HD, and the best by validation accuracy (oracle). Each winner's accuracy on SOURCE and on
     TARGET (mean over seeds) and its rank among TARGET's trained cells, next to TARGET's best cell.
     SOURCE and TARGET: table files, or shipped tables by name (digits-fw)."""
-    from ..search.transfer import format_transfer, transfer_search
+    from ..search import format_transfer, transfer_search
     algos = _search_algos(algo, False, hint="")
     (source, target), names, spaces = _read_tables([source_path, target_path])
     report = transfer_search(source, target, space=space_name or spaces[0], algos=algos,

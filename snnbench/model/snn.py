@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..profiles import GRAPHS, PROFILES, NetworkProfile, get_profile  # noqa: F401 (re-exported: snn.get_profile)
-from ..space.cell import Cell
+from ..space import Cell
 
 try:  # spikingjelly >= 0.0.0.0.14 layout
     from spikingjelly.activation_based import functional as sj_functional

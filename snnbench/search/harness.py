@@ -1,20 +1,13 @@
-"""Searching the space against a table: the paper's zero-cost search, and a harness in which NAS
-algorithms run as if they were training networks.
+"""A harness in which NAS algorithms run as if they were training networks.
 
-1. paper_search: draw N candidate cells with the authors' sampler, keep the one with the best
-   zero-cost score (HD or SAHD; or a random one), and look up what it achieves when trained. Over
-   several runs this is the analogue of the paper's Table 4.
-
-2. SimulatedBenchmark: a training service backed by a table. `evaluate(cell, epochs)` returns the
-   validation accuracy one training run reached after `epochs` epochs and charges that run's measured
-   training time to a simulated clock, so that algorithms are compared at equal simulated cost. The
-   best-so-far validation accuracy and the test accuracy of that incumbent are logged over simulated
-   time (NATS-Bench's simulate_train_eval and NASLib's search logs are the models).
-   Only cells of the benchmark's space can be queried; only cells trained in the table can be
-   evaluated, unless a surrogate is given, whose predictions are marked `predicted`.
-
-The built-in algorithms (RandomSearch, RegularizedEvolution, LocalSearch, ZeroCostPick,
-PredictorGuided) are short classes with one method, run(bench, rng); copy one to write your own.
+SimulatedBenchmark: a training service backed by a table. `evaluate(cell, epochs)` returns the
+validation accuracy one training run reached after `epochs` epochs and charges that run's measured
+training time to a simulated clock, so that algorithms are compared at equal simulated cost. The
+best-so-far validation accuracy and the test accuracy of that incumbent are logged over simulated
+time (NATS-Bench's simulate_train_eval and NASLib's search logs are the models).
+Only cells of the benchmark's space can be queried; only cells trained in the table can be
+evaluated, unless a surrogate is given, whose predictions are marked `predicted`.
+The built-in algorithms are in algorithms.py.
 """
 from __future__ import annotations
 
@@ -26,186 +19,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import seed_columns
+from ..analysis.reports import seed_columns
 from ..errors import ArchitectureNotInTable, ConfigError, InvalidCellError
-from ..space.cell import (PAIRS, Cell, all_encodings, canonical_batch, check_space, lex_key, prune_batch, sample_cells,
-                    space_hashes, states_to_matrices)
-from ..surrogate import pair_states
-
-PAPER_ALGOS = ("sahd", "hd", "random")
-# Relabelling nodes 1 and 2 permutes the pairs (0,1)<->(0,2) and (1,3)<->(2,3).
-_SWAP_PAIRS = [1, 0, 2, 3, 5, 4]
-
-
-# ----------------------------------------------------------------------------- table access
-def table_frame(bench) -> pd.DataFrame:
-    """The bench's one-row-per-cell frame indexed by cell hash (a DataFrame is accepted as is)."""
-    frame = bench if isinstance(bench, pd.DataFrame) else bench.to_dataframe()
-    return frame.set_index("hash", drop=False) if "hash" in frame.columns else frame
-
-
-def in_space(cell: Cell, space: str) -> bool:
-    """The bw space holds every cell; the fw space the cells without a backward edge."""
-    return space == "bw" or cell.space == "fw"
-
-
-def _trained_mask(frame: pd.DataFrame) -> np.ndarray:
-    return np.isfinite(frame["valid_acc"].to_numpy(dtype=float))
-
-
-# ----------------------------------------------------------------------------- the paper's search
-@dataclass
-class PaperSearchRun:
-    """One search: the winner among n_samples candidates and what it achieves (accuracies in %).
-    source: 'table' (measured), 'surrogate' (predicted, the model's target only) or 'untrained'."""
-    run: int
-    algo: str
-    space: str
-    n_samples: int
-    winner: str
-    text: str
-    score: float
-    valid_acc: float
-    test_acc: float
-    source: str
-    n_scored_now: int
-
-
-def paper_search(bench, space: str, algo: str = "sahd", n_samples: int = 5000, runs: int = 5, seed: int = 0,
-                 model=None, compute_missing: bool = True, restrict_to_table: bool = False,
-                 data_dir=None, device=None, progress: bool = False) -> list[PaperSearchRun]:
-    """The paper's search, `runs` times: draw n_samples cells with the authors' sampler
-    (space.sample_cells), keep the best by `algo` ('sahd', 'hd': highest score; 'random': the first
-    drawn), and look up the winner's mean accuracies in the table; if it was not trained, the
-    surrogate `model` predicts it (marked) or it is reported as untrained.
-
-    Scores come from the table; a candidate without one is scored now (scorer.score_one under the
-    table's protocol, seed 0) when compute_missing, else dropped. restrict_to_table draws from the
-    authors' sampler conditioned on the cell having been trained, so every winner is measured."""
-    check_space(space)
-    if algo not in PAPER_ALGOS:
-        raise ConfigError(f"unknown search {algo!r}: choose one of {', '.join(PAPER_ALGOS)}")
-    if n_samples < 1 or runs < 1:
-        raise ConfigError("--samples and --runs must be at least 1")
-    frame = table_frame(bench)
-    trained = set(frame.index[_trained_mask(frame)])
-    if restrict_to_table and not any(space == "bw" or frame.at[h, "space"] == "fw" for h in trained):
-        raise ArchitectureNotInTable(f"the table has no trained cell of the {space} space")
-    scorer = _ScoreLookup(frame, bench, compute_missing, data_dir, device) if algo != "random" else None
-    results = []
-    for run in range(runs):
-        rng = np.random.default_rng([seed, run])
-        candidates = _draw(space, n_samples, rng, trained if restrict_to_table else None)
-        if scorer is None:
-            winner, score = candidates[0], float("nan")
-        else:
-            winner, score = scorer.best(candidates, algo, progress)
-        results.append(PaperSearchRun(run, algo, space, n_samples, winner.hash, winner.canonical_text, score,
-                                      *_outcome(frame, winner, model), n_scored_now=scorer.n_computed if scorer else 0))
-    return results
-
-
-def _draw(space: str, n: int, rng, allowed: set | None) -> list[Cell]:
-    """n cells from the authors' sampler; with `allowed`, from the sampler's distribution conditioned
-    on the cell's hash being in `allowed` (drawn directly with the exact probabilities)."""
-    if allowed is None:
-        return sample_cells(space, n, rng)
-    cells = [c for c in (Cell.from_hash(h) for h in sorted(allowed)) if in_space(c, space)]
-    weights = sampler_probabilities(space, cells)
-    picks = rng.choice(len(cells), size=n, p=weights / weights.sum())
-    return [cells[i] for i in picks]
-
-
-@functools.lru_cache(maxsize=2)
-def _sampler_distribution(space: str) -> tuple[np.ndarray, np.ndarray]:
-    """(canonical keys, probability) of every cell under the authors' sampler (space.sample_cells):
-    the probability of each encoding, summed over the encodings of a cell, over the valid ones.
-    fw: every encoding has 5^-6. bw: per pair, 'none' has 1/5 (either direction), an op 1/10."""
-    encodings = all_encodings(space)
-    if space == "fw":
-        p = np.full(len(encodings), 5.0 ** -6)
-    else:
-        upper, lower = np.triu(encodings, 1), np.tril(encodings, -1)
-        n_edges = np.count_nonzero(upper, axis=(1, 2)) + np.count_nonzero(lower, axis=(1, 2))
-        p = 0.2 ** (len(PAIRS) - n_edges) * 0.1 ** n_edges
-    pruned = prune_batch(encodings)
-    valid = pruned[:, 0, 3] != 0
-    keys, inverse = np.unique(lex_key(canonical_batch(pruned[valid])), return_inverse=True)
-    prob = np.bincount(inverse.ravel(), weights=p[valid])
-    return keys, prob / prob.sum()
-
-
-def sampler_probabilities(space: str, cells) -> np.ndarray:
-    """Probability of drawing each cell with the authors' sampler of a space (0 for cells outside it)."""
-    keys, prob = _sampler_distribution(check_space(space))
-    wanted = lex_key(np.stack([Cell.parse(c).canonical_matrix for c in cells]))
-    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return np.where(keys[at] == wanted, prob[at], 0.0)
-
-
-def _outcome(frame: pd.DataFrame, cell: Cell, model) -> tuple[float, float, str]:
-    """(valid_acc, test_acc, source) of a search's winner."""
-    if cell.hash in frame.index and np.isfinite(frame.at[cell.hash, "valid_acc"]):
-        return float(frame.at[cell.hash, "valid_acc"]), float(frame.at[cell.hash, "test_acc"]), "table"
-    if model is not None:
-        mean, _std = model.predict_cells([cell], scores=frame)
-        acc = {"valid_acc": float("nan"), "test_acc": float("nan"), model.target: float(mean[0])}
-        return acc["valid_acc"], acc["test_acc"], "surrogate"
-    return float("nan"), float("nan"), "untrained"
-
-
-class _ScoreLookup:
-    """Zero-cost scores of cells: from the table, else computed once and remembered."""
-
-    def __init__(self, frame, bench, compute_missing, data_dir, device):
-        self.frame, self.compute_missing = frame, compute_missing
-        self.protocol = getattr(bench, "protocol", None)
-        self.data_dir, self.device = data_dir, device
-        self.computed: dict[str, dict] = {}
-
-    @property
-    def n_computed(self) -> int:
-        return len(self.computed)
-
-    def score(self, cell: Cell, name: str) -> float:
-        if cell.hash in self.frame.index and name in self.frame.columns:
-            value = float(self.frame.at[cell.hash, name])
-            if not math.isnan(value):  # -inf (a singular kernel: HD of silent units) is a recorded score
-                return value
-        if not self.compute_missing:
-            return float("nan")
-        if cell.hash not in self.computed:
-            if self.protocol is None:
-                raise ConfigError("scores must be computed but the table has no protocol")
-            from ..build.scorer import score_one
-            self.computed[cell.hash] = score_one(cell, self.protocol, 0, self.data_dir, self.device)
-        return float(self.computed[cell.hash][name])
-
-    def best(self, candidates: list[Cell], name: str, progress: bool) -> tuple[Cell, float]:
-        from tqdm import tqdm
-        best, best_score = None, -math.inf
-        for cell in tqdm(candidates, disable=not progress, unit="cell", desc=f"{name} scores", delay=2):
-            value = self.score(cell, name)
-            if math.isfinite(value) and value > best_score:
-                best, best_score = cell, value
-        if best is None:
-            raise ArchitectureNotInTable(f"no candidate has a {name} score in the table "
-                                         "(allow computing the missing ones)")
-        return best, best_score
-
-
-def summarise_paper_search(results: list[PaperSearchRun]) -> dict:
-    """Mean and std (over runs, ddof 0) of the winners' accuracies, with how many came from where."""
-    frame = pd.DataFrame([asdict(r) for r in results])
-    out = {"algo": results[0].algo, "space": results[0].space, "runs": len(results),
-           "n_samples": results[0].n_samples}
-    for key in ("valid_acc", "test_acc", "score"):
-        values = frame[key].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        out[key] = float(values.mean()) if len(values) else float("nan")
-        out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
-    out["sources"] = frame["source"].value_counts().to_dict()
-    return out
+from ..space import Cell, check_space, edit_distance, one_edit_neighbours, pair_states, space_hashes
+from .algorithms import ALGORITHMS
+from .paper import table_frame, trained_mask
+from ..space import in_space
 
 
 # ----------------------------------------------------------------------------- the harness
@@ -259,7 +78,7 @@ class SimulatedBenchmark:
             raise ArchitectureNotInTable(f"the table has no trained cell of the {space} space")
 
     def _trained_in_space(self) -> list[str]:
-        rows = self.frame[_trained_mask(self.frame)]
+        rows = self.frame[trained_mask(self.frame)]
         if self.space == "fw":
             rows = rows[rows["space"] == "fw"]
         return sorted(rows.index)
@@ -416,7 +235,7 @@ class SimulatedBenchmark:
 
     def median_epoch_time(self) -> float:
         """Median over trained cells of the mean training time per epoch (s)."""
-        rows = self.frame.loc[self.trained] if self.trained else self.frame[_trained_mask(self.frame)]
+        rows = self.frame.loc[self.trained] if self.trained else self.frame[trained_mask(self.frame)]
         per_epoch = rows["train_time"].to_numpy(dtype=float) / rows["epochs"].to_numpy(dtype=float)
         per_epoch = per_epoch[np.isfinite(per_epoch)]
         return float(np.median(per_epoch)) if len(per_epoch) else 1.0
@@ -452,152 +271,7 @@ def _space_pool(space: str) -> tuple:
     return tuple(space_hashes(space))
 
 
-def edit_distance(states: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Number of node pairs in different states between a cell and each row of `others`, the
-    smaller over relabelling nodes 1 and 2 (allowed when the two share no edge)."""
-    others = np.atleast_2d(others)
-    plain = (others != states).sum(axis=1)
-    if states[3] != 0:
-        return plain
-    swapped = (others != states[_SWAP_PAIRS]).sum(axis=1)
-    return np.minimum(plain, swapped)
-
-
-def one_edit_neighbours(cell, space: str) -> list[Cell]:
-    """Distinct valid cells of the space that differ from `cell` in the state of one node pair."""
-    states = pair_states(cell)
-    n_states = 5 if space == "fw" else 9
-    own = Cell.parse(cell).hash
-    out, seen = [], {own}
-    for p in range(len(PAIRS)):
-        for s in range(n_states):
-            if s == states[p]:
-                continue
-            new = states.copy()
-            new[p] = s
-            try:
-                neighbour = Cell(states_to_matrices(new[None])[0])
-            except InvalidCellError:
-                continue
-            if neighbour.hash not in seen and in_space(neighbour, space):
-                seen.add(neighbour.hash)
-                out.append(neighbour)
-    return out
-
-
 # ----------------------------------------------------------------------------- built-in algorithms
-class RandomSearch:
-    """Evaluate uniformly drawn cells until the budget is spent."""
-    name = "random search"
-
-    def run(self, bench: SimulatedBenchmark, rng) -> None:
-        while True:
-            bench.evaluate(bench.random_cell(rng))
-
-
-class RegularizedEvolution:
-    """Real et al. 2019: a population of the last `population` evaluated cells; each step, the best of
-    `sample` random members is mutated and evaluated, and the oldest member dies."""
-    name = "regularised evolution"
-
-    def __init__(self, population: int = 20, sample: int = 5):
-        self.population, self.sample = population, sample
-
-    def run(self, bench: SimulatedBenchmark, rng) -> None:
-        alive = [bench.evaluate(bench.random_cell(rng)) for _ in range(self.population)]
-        while True:
-            contenders = [alive[i] for i in rng.choice(len(alive), size=min(self.sample, len(alive)), replace=False)]
-            parent = max(contenders, key=lambda r: r.valid_acc)
-            alive.append(bench.evaluate(bench.mutate(parent.hash, rng)))
-            alive.pop(0)
-
-
-class LocalSearch:
-    """Hill climbing: evaluate every neighbour of the current cell, move to the best if it improves,
-    otherwise restart from a random cell. Evaluated cells are remembered, never re-trained."""
-    name = "local search"
-
-    def run(self, bench: SimulatedBenchmark, rng) -> None:
-        seen: dict[str, float] = {}
-
-        def accuracy(cell):
-            if cell.hash not in seen:
-                seen[cell.hash] = bench.evaluate(cell).valid_acc
-            return seen[cell.hash]
-
-        current = bench.random_cell(rng)
-        while current is not None:
-            neighbours = bench.neighbours(current)
-            rng.shuffle(neighbours)
-            best = max(neighbours, key=accuracy, default=None)
-            if best is not None and accuracy(best) > accuracy(current):
-                current = best
-            else:  # a local optimum: restart from a cell not evaluated yet (stop when none is left)
-                current = bench.random_cell(rng, exclude=seen)
-
-
-class ZeroCostPick:
-    """The paper's search inside the harness: rank candidates by a zero-cost score stored in the table
-    (free), then train them best first. Candidates: `n_samples` random evaluable cells, or when None
-    every cell of bench.candidates() (the trained cells; with a surrogate, every scored cell)."""
-
-    def __init__(self, score: str = "sahd", n_samples: int | None = None):
-        self.score, self.n_samples = score, n_samples
-        self.name = f"zero-cost pick ({score})"
-
-    def run(self, bench: SimulatedBenchmark, rng) -> None:
-        pool = [Cell.from_hash(h) for h in bench.candidates()]
-        if self.n_samples is not None:
-            pool = [bench.random_cell(rng) for _ in range(self.n_samples)]
-        scored = [(bench.zero_cost(c, self.score), c) for c in pool]
-        ranked = sorted((s, c.hash) for s, c in scored if math.isfinite(s))[::-1]
-        for _score, h in dict.fromkeys(ranked):  # best first, each cell once
-            bench.evaluate(h)
-
-
-class PredictorGuided:
-    """BANANAS-style search with the surrogate ensemble: after `n_init` random cells, fit the ensemble
-    on what has been evaluated, predict `pool` fresh candidates (random cells and mutations of the
-    best), and train the one with the highest mean + kappa * std."""
-    name = "predictor-guided"
-
-    def __init__(self, n_init: int = 10, pool: int = 100, kappa: float = 0.5, n_members: int = 3,
-                 n_estimators: int = 100):
-        self.n_init, self.pool, self.kappa = n_init, pool, kappa
-        self.n_members, self.n_estimators = n_members, n_estimators
-
-    def run(self, bench: SimulatedBenchmark, rng) -> None:
-        from ..surrogate import Surrogate, SurrogateParams
-        done: dict[str, float] = {}
-        for _ in range(self.n_init):
-            r = bench.evaluate(bench.random_cell(rng))
-            done[r.hash] = r.valid_acc
-        while True:
-            params = SurrogateParams(n_members=self.n_members, n_estimators=self.n_estimators,
-                                     seed=int(rng.integers(1 << 30)))
-            model = Surrogate(params).fit(list(done), list(done.values()))
-            candidates = self._candidates(bench, rng, done)
-            if not candidates:
-                candidates = [bench.random_cell(rng)]
-            mean, std = model.predict_cells(candidates)
-            pick = candidates[int(np.argmax(mean + self.kappa * std))]
-            done[pick.hash] = bench.evaluate(pick).valid_acc
-
-    def _candidates(self, bench, rng, done) -> list[Cell]:
-        top = sorted(done, key=done.get)[-5:]
-        cells = [bench.random_cell(rng) for _ in range(self.pool // 2)]
-        cells += [bench.mutate(top[int(rng.integers(len(top)))], rng) for _ in range(self.pool - len(cells))]
-        return list({c.hash: c for c in cells if c.hash not in done}.values())
-
-
-ALGORITHMS = {
-    "rs": RandomSearch,
-    "re": RegularizedEvolution,
-    "ls": LocalSearch,
-    "zc-hd": lambda: ZeroCostPick("hd"),
-    "zc-sahd": lambda: ZeroCostPick("sahd"),
-    "predictor": PredictorGuided,
-}
 
 
 @dataclass
@@ -681,8 +355,8 @@ class _Capped:
 def plot_regret(results: list[AlgorithmResult], out, budget_s: float, points: int = 200):
     """Test regret (points) against simulated time (hours): mean over runs with the 25-75% band, one
     line per algorithm. Writes a PNG; returns its path."""
-    from ..analysis.stats import _pyplot, _save
-    plt = _pyplot()
+    from ..analysis.plots import pyplot, save_figure
+    plt = pyplot()
     times = np.linspace(0, budget_s, points)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for result in results:
@@ -697,4 +371,4 @@ def plot_regret(results: list[AlgorithmResult], out, budget_s: float, points: in
     ax.set_ylabel("test regret (points)")
     ax.set_title("incumbent's test regret vs simulated time")
     ax.legend(fontsize=8)
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from .harness import PAPER_ALGOS, paper_search, table_frame
-from ..space.cell import check_space
+from .paper import PAPER_ALGOS, paper_search, table_frame
+from ..space import check_space
 
 PICK_SCORES = ("sahd", "hd")  # the zero-cost scores whose best cell is a pick of its own
 # Where a winner stands in the target: trained there (a finite mean validation accuracy), in the

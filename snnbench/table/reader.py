@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, SnnbenchError, TableClosedError,
                       TableFormatError)
 from ..options import whole_number
-from ..space.cell import ATTRIBUTE_NAMES, HASH_LENGTH, Cell, cell_attributes, looks_like_hash, matrix_to_text
+from ..space import ATTRIBUTE_NAMES, HASH_LENGTH, Cell, cell_attributes, looks_like_hash, matrix_to_text
 from .schema import (CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems, open_h5,
                      protocol_fields)
 

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 
 from ..errors import SnnbenchError, TableFormatError
-from ..space.cell import ATTRIBUTE_NAMES, canonical_batch, hash_text, prune_batch
+from ..space import ATTRIBUTE_NAMES, canonical_batch, hash_text, prune_batch
 from .schema import (CURVE_FIELDS, SCORE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems,
                      open_h5)
 

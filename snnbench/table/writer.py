@@ -14,7 +14,7 @@ import numpy as np
 from .. import testing
 from ..version import __version__
 from ..files import make_parent, remove_quietly, storage_error
-from ..space.cell import HASH_LENGTH, batch_attributes, canonical_texts
+from ..space import HASH_LENGTH, batch_attributes, canonical_texts
 from .schema import CURVE_FIELDS, SCHEMA_VERSION, SCORE_FIELDS, TABLE_FORMAT, TRAIN_FIELDS
 
 if TYPE_CHECKING:
