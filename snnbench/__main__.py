@@ -1,5 +1,5 @@
 """`python -m snnbench ...` runs the `snnbench` command."""
-from .cli.commands import main
+from .cli import main
 
 if __name__ == "__main__":
     main(prog_name="snnbench")

@@ -448,3 +448,218 @@ def snapshot_journal(source, dest) -> Path:
     finally:
         src.close()
     return dest
+
+
+# ----------------------------------------------------------------------------- reading without a build
+_JOB_COLUMNS = ("kind", "cell_hash", "protocol_hash", "seed", "result", "where_ran", "run_id", "finished")
+_RUN_COLUMNS = ("run_id", "pid", "host", "started", "heartbeat", "finished", "out", "executor", "command",
+                "jobs_run", "jobs_failed")
+
+
+def open_read_only(path) -> sqlite3.Connection:
+    """A read-only connection to a journal file (it takes no write lock: builds writing the journal go
+    on); ConfigError when there is no such file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"journal {path}: no such file")
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+
+
+def read_meta(path) -> dict:
+    """The meta table of a journal (format, version, protocol_hash, protocol_json, ...); ConfigError for
+    a file that is not an snnbench journal."""
+    conn = open_read_only(path)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path} is not a readable snnbench journal ({exc})") from None
+    finally:
+        conn.close()
+    if meta.get("format") != JOURNAL_FORMAT:
+        raise ConfigError(f"{path} is not an snnbench journal")
+    if int(meta.get("version", 0)) > JOURNAL_VERSION:
+        raise ConfigError(f"{path} is a journal of a newer snnbench (version {meta['version']})")
+    return meta
+
+
+def _query(path, sql: str, parameters=()) -> list:
+    conn = open_read_only(path)
+    try:
+        return conn.execute(sql, parameters).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path} is not a readable snnbench journal ({exc})") from None
+    finally:
+        conn.close()
+
+
+def dataset_fingerprint_of(journal: "Journal") -> str:
+    """The dataset fingerprint an open journal recorded ('' before its first build checked one)."""
+    row = journal.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
+    return row[0] if row else ""
+
+
+def last_run(path, out) -> dict | None:
+    """The latest build run recorded for the output file `out` ({'executor', 'command'}), or None."""
+    try:
+        rows = _query(path, "SELECT executor, command FROM runs WHERE out=? ORDER BY started DESC LIMIT 1",
+                      (str(out),))
+    except ConfigError:
+        return None
+    return {"executor": rows[0][0], "command": rows[0][1]} if rows else None
+
+
+def job_costs(path, protocol_hash: str) -> dict:
+    """What a manifest needs of a journal: {"jobs": {(kind, cell_hash, seed): (cost, where_ran, run_id,
+    finished)}, "runs": {run_id: run}}; cost keeps only wall_time, threads and train_time of a result."""
+    rows = _query(path, "SELECT kind, cell_hash, seed, result, where_ran, run_id, finished FROM jobs "
+                        "WHERE protocol_hash=?", (protocol_hash,))
+    runs = {r[0]: {"run_id": r[0], "host": r[1], "out": r[2], "executor": r[3], "command": r[4],
+                   "started": r[5], "finished": r[6]}
+            for r in _query(path, "SELECT run_id, host, out, executor, command, started, finished FROM runs")}
+    jobs = {}
+    for kind, cell_hash, seed, text, where, run_id, finished in rows:
+        result = json.loads(text)
+        cost = {k: result.get(k, default) for k, default in (("wall_time", 0.0), ("threads", 1), ("train_time", 0.0))}
+        jobs[(kind, cell_hash, int(seed))] = (cost, where, run_id, finished)
+    return {"jobs": jobs, "runs": runs}
+
+
+def recorded_results(path, kind: str, where_prefix: str = "", limit: int | None = None) -> list[dict]:
+    """Finished jobs of one kind that ran where `where` starts with where_prefix, ordered by cell hash
+    and seed, at most `limit`: [{"cell_hash", "seed", "where", "result": dict}]."""
+    rows = _query(path, "SELECT cell_hash, seed, result, where_ran FROM jobs WHERE kind=? AND where_ran LIKE ? "
+                        "ORDER BY cell_hash, seed LIMIT ?", (kind, where_prefix + "%", -1 if limit is None else limit))
+    return [{"cell_hash": h, "seed": int(s), "where": w, "result": json.loads(r)} for h, s, r, w in rows]
+
+
+def journal_stats(path) -> dict:
+    """A journal's protocol, its finished jobs by kind and by where they ran, its failures and runs."""
+    meta = read_meta(path)
+    by_kind = dict(_query(path, "SELECT kind, count(*) FROM jobs GROUP BY kind"))
+    by_where = dict(_query(path, "SELECT where_ran, count(*) FROM jobs GROUP BY where_ran"))
+    failures = _query(path, "SELECT count(*) FROM failures")[0][0]
+    runs = _query(path, "SELECT count(*), sum(finished IS NULL) FROM runs")[0]
+    return {"protocol_name": meta.get("protocol_name"), "protocol_hash": meta.get("protocol_hash"),
+            "dataset_fingerprint": meta.get("dataset_fingerprint"), "jobs": by_kind, "where": by_where,
+            "failures": failures, "runs": runs[0], "runs_unfinished": int(runs[1] or 0)}
+
+
+# ----------------------------------------------------------------------------- moving jobs between journals
+def _writable(path) -> sqlite3.Connection:
+    read_meta(path)  # an snnbench journal of a version we read, or ConfigError
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return conn
+
+
+def _insert_jobs(conn: sqlite3.Connection, rows: list, run: dict) -> int:
+    """Insert job rows (in _JOB_COLUMNS order) and the run that made them in one transaction; a job
+    already there is kept as it is. Returns how many jobs were added."""
+    marks = ", ".join("?" * len(_JOB_COLUMNS))
+    with _Transaction(conn, immediate=True):
+        before = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        conn.executemany(f"INSERT OR IGNORE INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({marks})", rows)
+        added = conn.execute("SELECT count(*) FROM jobs").fetchone()[0] - before
+        if run:
+            run = {**run, "jobs_run": run.get("jobs_run", added)}
+            names = [c for c in _RUN_COLUMNS if c in run]
+            conn.execute(f"INSERT OR IGNORE INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                         [run[c] for c in names])
+    return added
+
+
+def import_score_records(path, records, source: str, where: str | None = None) -> int:
+    """Record score results (dicts of `snnbench score --out`, e.g. scorer.read_score_records) as
+    finished score jobs of the journal at `path`, so that a build does not score those cells again.
+    A record of another protocol is refused (ProtocolMismatchError) before anything is written; jobs
+    already in the journal are kept. where: relabel where the jobs ran (the scorer's label is kept as
+    where_recorded). Returns how many jobs were added."""
+    protocol_hash = read_meta(path)["protocol_hash"]
+    run_id = f"import-{uuid.uuid4().hex[:12]}"
+    rows, hosts = [], {}
+    for r in records:
+        if r.get("kind") != "score" or r.get("protocol_hash") != protocol_hash:
+            raise ProtocolMismatchError(f"{source}: a {r.get('kind')} record of protocol {r.get('protocol_hash')}, "
+                                        f"but journal {path} holds protocol {protocol_hash}")
+        if where:
+            r = {**r, "where_recorded": r["where"], "where": where}
+        hosts[r["where"]] = hosts.get(r["where"], 0) + 1
+        rows.append(("score", r["cell_hash"], protocol_hash, int(r["seed"]), json.dumps(r), r["where"], run_id,
+                     time.time()))
+    now = time.time()
+    run = {"run_id": run_id, "pid": 0, "host": ",".join(sorted(hosts)), "started": now, "heartbeat": now,
+           "finished": now, "out": str(source), "executor": "snnbench score",
+           "command": f"snnbench score (imported from {source})"}
+    conn = _writable(path)
+    try:
+        return _insert_jobs(conn, rows, run)
+    finally:
+        conn.close()
+
+
+def merge_journals(target, other) -> int:
+    """Add the finished jobs and the runs of journal `other` (e.g. a copy that ran on another
+    machine) to journal `target`. Both must be snnbench journals of one protocol (ProtocolMismatchError
+    otherwise); jobs already in target are kept as they are. Returns how many jobs were added."""
+    mine, theirs = read_meta(target), read_meta(other)
+    if mine.get("protocol_hash") != theirs.get("protocol_hash"):
+        raise ProtocolMismatchError(f"journal {other} holds protocol {theirs.get('protocol_hash')}, "
+                                    f"journal {target} {mine.get('protocol_hash')}: only journals of one protocol merge")
+    rows = _query(other, f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs")
+    runs = _query(other, f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs")
+    conn = _writable(target)
+    try:
+        added = _insert_jobs(conn, rows, {})
+        with _Transaction(conn, immediate=True):
+            conn.executemany(f"INSERT OR IGNORE INTO runs ({', '.join(_RUN_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(_RUN_COLUMNS))})", runs)
+        return added
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------------- the packed snapshot
+PACKED_SUFFIX = ".xz"
+
+
+def pack_journal(path, packed=None) -> Path:
+    """A consistent snapshot of a journal (builds may be writing it), xz-compressed, written atomically
+    to `packed` (default PATH.xz): the form in which a repository carries a journal. Returns packed."""
+    import lzma
+    import shutil
+    import tempfile
+    path = Path(path)
+    packed = Path(packed) if packed is not None else path.with_name(path.name + PACKED_SUFFIX)
+    with tempfile.TemporaryDirectory(prefix="snnbench-pack-") as tmp:
+        snap = snapshot_journal(path, Path(tmp) / path.name)
+        partial = packed.with_name(packed.name + ".tmp")
+        try:
+            with open(snap, "rb") as src, lzma.open(partial, "wb", preset=6) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            partial.replace(packed)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise storage_error(exc, packed, "cannot write the packed journal") from None
+    return packed
+
+
+def unpack_journal(packed, path=None) -> bool:
+    """Decompress a packed journal into `path` (default: packed without .xz) when there is no journal
+    there; never overwrites one. Returns whether it wrote the journal."""
+    import lzma
+    import shutil
+    packed = Path(packed)
+    path = Path(path) if path is not None else packed.with_name(packed.name.removesuffix(PACKED_SUFFIX))
+    if path.exists() or not packed.exists():
+        return False
+    partial = path.with_name(path.name + ".unpacking")
+    try:
+        with lzma.open(packed, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        partial.replace(path)
+    except (OSError, lzma.LZMAError) as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, lzma.LZMAError):
+            raise ConfigError(f"{packed} is not a packed journal ({exc})") from None
+        raise storage_error(exc, path, "cannot unpack the journal") from None
+    return True

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..version import __version__
 from ..errors import ConfigError, JournalError, ProtocolMismatchError, TableFormatError
 from ..files import output_lock, same_file
-from ..journal import Heartbeat, Journal, journal_error, read_done_jobs, snapshot_journal
+from ..journal import (Heartbeat, Journal, dataset_fingerprint_of, journal_error, last_run, read_done_jobs,
+                       snapshot_journal)
 from ..options import whole_number
 from ..table.reader import Bench
 from ..table.writer import assemble_columns, cell_columns, table_attrs, write_table
@@ -139,12 +140,14 @@ class Build:
 
     device / workers / jobs_per_gpu: see make_executor (workers None: 1, or GPUs x jobs_per_gpu).
     checkpoint_every: every training job writes a checkpoint every that many epochs (0: none) under
-    checkpoint.build_root(journal), so that a job killed with the build resumes where it stopped."""
+    checkpoint.build_root(journal), so that a job killed with the build resumes where it stopped.
+    label: what ran the build (e.g. its run spec, runners/fmnist.sh), recorded in the table's build
+    metadata; a manifest names it as the table's runner."""
 
     def __init__(self, spec: BuildSpec, executor: str = "local", workers: int | None = 1, address=None, device=None,
                  checkpoint_jobs: int = 500, checkpoint_seconds: float = 600.0, max_retries: int = 3,
                  progress: bool = True, command: str | None = None, force: bool = False, extend: bool = False,
-                 jobs_per_gpu: int | None = None, checkpoint_every: int = 1):
+                 jobs_per_gpu: int | None = None, checkpoint_every: int = 1, label: str | None = None):
         self.spec = spec
         self.executor_name, self.workers, self.address, self.device = executor, workers, address, device
         self.jobs_per_gpu, self.checkpoint_every = jobs_per_gpu, checkpoint_every
@@ -152,6 +155,7 @@ class Build:
         self.max_retries, self.progress = max_retries, progress
         self.force, self.extend = force, extend
         self.command = command or "python API: snnbench.build.Build"
+        self.label = label
         # what the table writes of this build reuse (a checkpoint then costs what changed, not the
         # table's size): the results read so far and the journal row up to which they were read, the
         # cell columns of the table's cells, and one WriteCost per write
@@ -367,8 +371,9 @@ class Build:
                  "written_by": written_by}
         if train_journal is not None:
             build["train_journal"] = str(spec.train_journal)
-        fingerprint = journal.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
-        attrs = table_attrs(space=spec.space, protocol=spec.protocol, dataset_fingerprint=fingerprint[0] if fingerprint else "",
+        if self.label:
+            build["label"] = self.label
+        attrs = table_attrs(space=spec.space, protocol=spec.protocol, dataset_fingerprint=dataset_fingerprint_of(journal),
                             seeds=spec.training_seeds, score_seeds=spec.score_seeds, columns=columns,
                             complete=complete and all_done, selection=spec.selection(), build=build,
                             train_protocol=spec.train_protocol)
@@ -432,7 +437,7 @@ def build_table(spec: BuildSpec, **options) -> BuildSummary:
 
 def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapshot: bool = True,
                              executor: str | None = None, workers: int | None = None, command: str | None = None,
-                             force: bool = False) -> bool:
+                             force: bool = False, label: str | None = None) -> bool:
     """Write the table of `spec` from its journal (or `journal`) without running jobs, through the
     builder's own atomic writer, to dest (default spec.out). With snapshot (the default) the journal
     is first copied with snapshot_journal into a temporary file, so a journal that builds are writing
@@ -453,20 +458,13 @@ def write_table_from_journal(spec: BuildSpec, dest=None, *, journal=None, snapsh
             train_from = snapshot_journal(train_source, Path(tmp) / ("train-" + Path(train_source).name)) \
                 if snapshot else train_source
         if executor is None or command is None:
-            con = sqlite3.connect(f"{Path(read_from).resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                last = con.execute("SELECT executor, command FROM runs WHERE out=? ORDER BY started DESC LIMIT 1",
-                                   (str(spec.out),)).fetchone()
-            except sqlite3.DatabaseError:
-                last = None
-            finally:
-                con.close()
-            executor = executor or (last[0] if last else "local")
-            command = command or (last[1] if last else "snnbench.build.write_table_from_journal")
+            last = last_run(read_from, spec.out) or {}
+            executor = executor or last.get("executor") or "local"
+            command = command or last.get("command") or "snnbench.build.write_table_from_journal"
         if workers is None:
             workers = _workers_of(command)
         build = Build(replace(spec, journal=source), executor=executor, workers=workers, command=command,
-                      progress=False)
+                      progress=False, label=label)
         return build.write_from_journal(read_from, dest, force=force, train_journal_path=train_from)
 
 
@@ -479,3 +477,33 @@ def _workers_of(command: str) -> int:
         if word.startswith("--workers=") and word.split("=", 1)[1].isdigit():
             return int(word.split("=", 1)[1])
     return 1
+
+
+def rewrite_table(path, journal=None, train_journal=None, scores_graph: str | None = None,
+                  score_all: bool | None = None, label: str | None = None, force: bool = False) -> bool:
+    """Write the table at `path` anew from journals, without running jobs (spec_from_table, then
+    write_table_from_journal through the builder's atomic writer): after its builds stopped, or to
+    add results its journal gained since.
+
+    journal: the journal of its scores (default: the one the table records). train_journal: the
+    journal of its training runs, when they were made under a protocol that differs from the
+    table's in the graph only. scores_graph: make a table whose training runs are all of one graph
+    one whose scores are of this graph (its training runs are then read from train_journal).
+    score_all: score every cell of the space (True) or only the selection (False); None keeps the
+    table's choice. label: what ran the rewrite, recorded as the table's label and in its command.
+    force: replace the table even when it is not this build's (another protocol, e.g. the first
+    conversion to scores_graph). Returns whether every job of the table was in the journals."""
+    path = Path(path)
+    spec = spec_from_table(path)
+    if scores_graph is not None and spec.train_protocol is None and spec.protocol.graph != scores_graph:
+        spec = replace(spec, protocol=spec.protocol.with_(graph=scores_graph), train_protocol=spec.protocol)
+    changes = {"out": path}
+    if journal is not None:
+        changes["journal"] = Path(journal)
+    if train_journal is not None:
+        changes["train_journal"] = Path(train_journal)
+    if score_all is not None:
+        changes["score_all"] = score_all
+    spec = replace(spec, **changes)
+    command = f"{label} (written by snnbench table rewrite)" if label else None
+    return write_table_from_journal(spec, path, force=force, command=command, label=label)

@@ -104,7 +104,41 @@ def _init_single_thread_worker(parent_pid: int | None = None, gpu_plan=None, sta
     torch.set_num_threads(1)
 
 
-class InProcessExecutor:
+class Executor:
+    """Where a build's jobs run. The driver submits jobs (at most `capacity` in flight), waits for
+    finished ones and records them; an executor never writes the journal. Subclasses set `name`
+    (recorded in the table) and implement submit, in_flight and wait; close ends its workers."""
+    name = "local"
+    capacity = 1
+    data_dir = None
+    checkpoint_root = None
+
+    def fingerprint(self, protocol: Protocol) -> str:
+        """The fingerprint of the data the protocol trains on, as the workers see it."""
+        return dataset_fingerprint(protocol.to_json(), self.data_dir)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs submitted and not yet handed back by wait."""
+        raise NotImplementedError
+
+    def submit(self, job: Job, protocol_json: str) -> None:
+        """Start (or queue) one job."""
+        raise NotImplementedError
+
+    def wait(self, timeout: float) -> list:
+        """Finished jobs, waiting up to `timeout` seconds for one: [(job, result dict or None, error
+        text or None)]."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the workers (a job in flight is lost: the journal never saw it) and remove the
+        checkpoint folder when no checkpoint is left in it."""
+        from ..model.checkpoint import remove_empty_root
+        remove_empty_root(self.checkpoint_root)
+
+
+class InProcessExecutor(Executor):
     """Runs each job in the calling process, one at a time (uses the GPU when there is one)."""
     name = "local"
 
@@ -113,9 +147,6 @@ class InProcessExecutor:
         self.checkpoint_root, self.checkpoint_every = checkpoint_root, checkpoint_every
         self.capacity = 1
         self._queue = []
-
-    def fingerprint(self, protocol: Protocol) -> str:
-        return dataset_fingerprint(protocol.to_json(), self.data_dir)
 
     @property
     def in_flight(self) -> int:
@@ -135,12 +166,7 @@ class InProcessExecutor:
         except Exception as exc:  # a failing job is recorded and the build goes on
             return [(job, None, f"{type(exc).__name__}: {exc}")]
 
-    def close(self) -> None:
-        from ..model.checkpoint import remove_empty_root
-        remove_empty_root(self.checkpoint_root)
-
-
-class ProcessPoolExecutor:
+class ProcessPoolExecutor(Executor):
     """Runs jobs in N single-thread worker processes (spawned). A worker that dies (killed, out of
     memory) breaks the pool; the pool is rebuilt and the jobs in flight are run again, each at most
     max_retries more times (a training job resumes from its checkpoint). gpu_plan: the GPU each worker
@@ -162,9 +188,6 @@ class ProcessPoolExecutor:
         started = context.Value("i", 0) if self.gpu_plan else None
         return cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_single_thread_worker,
                                       initargs=(os.getpid(), self.gpu_plan, started))
-
-    def fingerprint(self, protocol: Protocol) -> str:
-        return dataset_fingerprint(protocol.to_json(), self.data_dir)
 
     @property
     def in_flight(self) -> int:
@@ -225,13 +248,12 @@ class ProcessPoolExecutor:
                 pass
 
     def close(self) -> None:
-        from ..model.checkpoint import remove_empty_root
         self._futures.clear()
         self._stop_pool()
-        remove_empty_root(self.checkpoint_root)
+        super().close()
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs jobs as Ray tasks: training tasks take one GPU each when the cluster has GPUs (scoring
     tasks a quarter of one; jobs_per_gpu M: 1/M), one CPU otherwise or with device 'cpu'; Ray runs a
     task again when its worker dies (up to max_retries). A task that holds a GPU computes on the GPU
@@ -307,8 +329,7 @@ class RayExecutor:
             except Exception:  # a task that finished meanwhile cannot be cancelled: nothing to do
                 pass
         self._refs.clear()
-        from ..model.checkpoint import remove_empty_root
-        remove_empty_root(self.checkpoint_root)
+        super().close()
 
 
 def make_executor(executor: str = "local", workers: int | None = 1, address=None, data_dir=None, device=None,

@@ -1,5 +1,5 @@
 """`python -m snnbench.cli ...` runs the `snnbench` command."""
-from .commands import main
+from . import main
 
 if __name__ == "__main__":
     main(prog_name="snnbench")

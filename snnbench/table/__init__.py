@@ -7,3 +7,4 @@ from .writer import (assemble_columns, cell_columns, table_attrs, temporary_path
 from .reader import Bench
 from .verify import verify_table
 from .open import open_table
+from .interface import TableReader

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import re
-import sqlite3
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 from ..version import __version__
 from ..errors import ConfigError, ManifestError
+from ..journal import job_costs, snapshot_journal
 
 MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_FORMAT = "snnbench-manifest"
@@ -86,9 +85,9 @@ def _table_facts(path) -> dict:
     path = Path(path)
     with Bench(path) as bench:
         meta = bench.metadata
-        score_where = bench._read("scores/where")
-        done = bench._read("train/done")
-        diverged = bench._read("train/diverged")
+        score_where = bench.column("scores/where")
+        done = bench.column("train/done")
+        diverged = bench.column("train/diverged")
     facts = {"file": path.name, "size": path.stat().st_size}
     facts.update({k: meta[k] for k in _META_FIELDS})
     facts["n_cells_scored"] = int((score_where >= 0).any(axis=1).sum()) if score_where.size else 0
@@ -128,40 +127,11 @@ def check_table(table_path, manifest_path=None) -> tuple[dict | None, list[str]]
 
 
 # ----------------------------------------------------------------------------- writing
-def _journal_jobs(journal: Path, protocol_hash: str) -> dict:
-    """{"jobs": {(kind, cell_hash, seed): (cost, where_ran, run_id, finished)}, "runs": {run_id: run}} of a
-    journal snapshot; cost keeps only wall_time, threads and train_time of each result."""
-    con = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT kind, cell_hash, seed, result, where_ran, run_id, finished FROM jobs "
-                           "WHERE protocol_hash=?", (protocol_hash,)).fetchall()
-        runs = {r[0]: {"run_id": r[0], "host": r[1], "out": r[2], "executor": r[3], "command": r[4],
-                       "started": r[5], "finished": r[6]}
-                for r in con.execute("SELECT run_id, host, out, executor, command, started, finished FROM runs")}
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"{journal} is not a readable snnbench journal ({exc})") from None
-    finally:
-        con.close()
-    jobs = {}
-    for k, h, s, res, w, run_id, fin in rows:
-        r = json.loads(res)
-        cost = {"wall_time": r.get("wall_time", 0.0), "threads": r.get("threads", 1), "train_time": r.get("train_time", 0.0)}
-        jobs[(k, h, int(s))] = (cost, w, run_id, fin)
-    return {"jobs": jobs, "runs": runs}
-
-
 def _table_jobs(path) -> set:
     """(kind, cell_hash, seed) of every job stored in a table."""
-    import numpy as np
     from .reader import Bench
     with Bench(path) as bench:
-        hashes = [h.decode() for h in bench._hashes]
-        score_where = bench._read("scores/where")
-        cell_row = bench._read("train/cell_row")
-        done = bench._read("train/done")
-        jobs = {("score", hashes[i], bench.score_seeds[k]) for i, k in zip(*np.nonzero(score_where >= 0))}
-        jobs |= {("train", hashes[cell_row[t]], bench.seeds[k]) for t, k in zip(*np.nonzero(done))}
-    return jobs
+        return bench.stored_jobs()
 
 
 def _build_record(path, journal_data: dict) -> dict:
@@ -211,19 +181,22 @@ def _build_record(path, journal_data: dict) -> dict:
     }
 
 
-def _runner_of(file_name: str, runners_dir, command: str = "") -> str | None:
-    """The script in runners_dir that built `file_name` (e.g. runners/digits-fw.sh): the one the table's
-    recorded build command names, else the one whose text writes it."""
+def _runner_of(build: dict, runners_dir) -> str | None:
+    """The run spec in runners_dir that built a table (e.g. runners/fmnist.sh), from its recorded build
+    metadata: the label the build was given (`snnbench build --label`), else the script its recorded
+    command names. None when neither names a script there."""
     if runners_dir is None or not Path(runners_dir).is_dir():
         return None
-    for word in (command or "").split():
+    for word in [build.get("label") or "", *(build.get("command") or "").split()]:
         if Path(word).suffix == ".sh" and (Path(runners_dir) / Path(word).name).is_file():
             return f"{Path(runners_dir).name}/{Path(word).name}"
-    writes = re.compile(r"--out\s+(\S*/)?" + re.escape(file_name) + r"(\s|$)")
-    for script in sorted(Path(runners_dir).glob("*.sh")):
-        if writes.search(script.read_text()):
-            return f"{Path(runners_dir).name}/{script.name}"
     return None
+
+
+def _build_metadata(path) -> dict:
+    from .reader import Bench
+    with Bench(path) as bench:
+        return bench.metadata["build"]
 
 
 def table_record(path, journal_data: dict | None = None, runners_dir=None) -> dict:
@@ -231,7 +204,7 @@ def table_record(path, journal_data: dict | None = None, runners_dir=None) -> di
     path = Path(path)
     record = {"file": path.name, "sha256": sha256_file(path)}
     record.update(_table_facts(path))
-    record["runner"] = _runner_of(path.name, runners_dir, record.get("build_command") or "")
+    record["runner"] = _runner_of(_build_metadata(path), runners_dir)
     record["build"] = _build_record(path, journal_data) if journal_data is not None else None
     return record
 
@@ -240,7 +213,6 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
     """The manifest of `tables` (paths, in the order a query without a table tries them), with build
     cost from `journal`: a journal path, or a list of them when the tables were built under several
     protocols (one journal per protocol; each read through a snapshot, so builds may be writing it)."""
-    from ..journal import snapshot_journal
     from .reader import Bench
     tables = [Path(t) for t in tables]
     if not tables:
@@ -261,7 +233,7 @@ def make_manifest(tables, journal=None, runners_dir=None) -> dict:
             snap = snapshot_journal(path, Path(tmp) / path.name)
             jobs = 0
             for ph in sorted(wanted - set(data)):
-                found = _journal_jobs(snap, ph)
+                found = job_costs(snap, ph)
                 if found["jobs"]:
                     data[ph] = found
                     jobs += len(found["jobs"])

@@ -18,6 +18,7 @@ from ..errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, Snn
                       TableFormatError)
 from ..options import whole_number
 from ..space import ATTRIBUTE_NAMES, HASH_LENGTH, Cell, cell_attributes, looks_like_hash, matrix_to_text
+from .interface import TableReader
 from .schema import (CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems, open_h5,
                      protocol_fields)
 
@@ -42,7 +43,7 @@ def _std(values) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in kept) / len(kept))
 
 
-class Bench:
+class Bench(TableReader):
     """A table opened for queries. Build with snnbench.open(path).
 
     Opening reads the metadata and the hash index (cells/hash, cells/train_row); every query reads
@@ -107,6 +108,20 @@ class Bench:
             raise
         except (OSError, RuntimeError, ValueError, IndexError, TypeError) as exc:
             raise TableFormatError(f"{self.path} is damaged: cannot read {name} ({first_line(exc)})") from None
+
+    def column(self, name: str) -> np.ndarray:
+        """One dataset of the table in full, by its HDF5 path (docs/TABLE_FORMAT.md), e.g.
+        'scores/where' [cells, scoring seeds] or 'train/done' [trained cells, seeds]."""
+        return self._read(name)
+
+    def stored_jobs(self) -> set:
+        """(kind, cell hash, seed) of every job whose result the table holds: 'score' with a scoring
+        seed, 'train' with a training seed."""
+        hashes = [h.decode() for h in self._read("cells/hash")]
+        score_where, done = self._read("scores/where"), self._read("train/done")
+        cell_row = self._read("train/cell_row")
+        jobs = {("score", hashes[i], self.score_seeds[k]) for i, k in zip(*np.nonzero(score_where >= 0))}
+        return jobs | {("train", hashes[cell_row[t]], self.seeds[k]) for t, k in zip(*np.nonzero(done))}
 
     def close(self) -> None:
         self._closed = True

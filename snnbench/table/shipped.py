@@ -26,6 +26,7 @@ import sysconfig
 from pathlib import Path
 
 from ..errors import ArchitectureNotInTable, ConfigError
+from .interface import TableReader
 from .manifest import MANIFEST_NAME, read_manifest
 from ..profiles import DATASETS
 
@@ -35,7 +36,7 @@ SHARE_SUBDIR = Path("share", "snnbench", "tables")
 
 def source_tables_dir() -> Path | None:
     """tables/ of the source tree this package runs from (None for a regular install)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # snnbench/table/shipped.py -> the source tree
     if (root / "pyproject.toml").is_file() and (root / "tables").is_dir():
         return root / "tables"
     return None
@@ -129,7 +130,7 @@ def find_shipped(name: str) -> Path | None:
     return next((t for t in found[1] if t.name in wanted and t.is_file()), None)
 
 
-class ShippedTables:
+class ShippedTables(TableReader):
     """The shipped tables as one read-only view: what `snnbench.open()` returns.
 
     A cell is answered by the first table (the manifest's order: digits fw, then bw, then the tables
