@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared run on a lent machine: train digits-table jobs on its 16 CPU cores (single-thread
 # workers, CPU device) against a snapshot of the shared journal; the journal comes back in $OUT and
-# its new rows are merged into tables/digits.journal.sqlite (runners/merge_journal.py).
+# its new rows are merged into tables/digits.journal.sqlite (snnbench journal merge).
 # Seed 1 of the fw sample and of the bw sample: the local builds work seed 0 first, so the two never overlap.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD || exit 1
 export OMP_WAIT_POLICY=passive PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1

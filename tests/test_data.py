@@ -36,7 +36,12 @@ def _write_cifar100(root, n_train=200, n_test=100):
 
 
 def _write_tinyimagenet(root, classes=("n01443537", "n01629819"), per_class=10, val_per_class=3):
-    from PIL import Image
+    import torch
+    from torchvision.io import write_jpeg
+
+    def save(path):
+        write_jpeg(torch.from_numpy(rng.integers(0, 256, (3, 64, 64), dtype=np.uint8)), str(path))
+
     base = root / "tiny-imagenet-200"
     rng = np.random.default_rng(2)
     (base / "val" / "images").mkdir(parents=True)
@@ -46,10 +51,10 @@ def _write_tinyimagenet(root, classes=("n01443537", "n01629819"), per_class=10, 
         folder = base / "train" / w / "images"
         folder.mkdir(parents=True)
         for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{w}_{i}.JPEG")
+            save(folder / f"{w}_{i}.JPEG")
         for i in range(val_per_class):
             name = f"val_{w}_{i}.JPEG"
-            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(base / "val" / "images" / name)
+            save(base / "val" / "images" / name)
             lines.append(f"{name}\t{w}\t0\t0\t63\t63")
     (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     return base
@@ -127,3 +132,19 @@ def test_batched_crop_and_flip_matches_per_image_reference():
         if mirror[i]:
             ref = ref.flip(-1)
         assert torch.equal(out[i], ref)
+
+
+def test_tinyimagenet_reads_a_greyscale_jpeg_as_rgb_and_names_a_damaged_one(tmp_path):
+    import torch
+    from torchvision.io import write_jpeg
+    from snnbench.errors import DatasetError
+    from snnbench.model.data import _read_rgb
+    grey = tmp_path / "grey.JPEG"
+    write_jpeg(torch.full((1, 64, 64), 128, dtype=torch.uint8), str(grey))
+    image = _read_rgb(grey)
+    assert image.shape == (3, 64, 64) and image.dtype == np.uint8
+    assert (image[0] == image[1]).all() and (image[1] == image[2]).all()
+    damaged = tmp_path / "damaged.JPEG"
+    damaged.write_bytes(b"\xff\xd8\xff not a jpeg")
+    with pytest.raises(DatasetError, match="damaged.JPEG"):
+        _read_rgb(damaged)

@@ -1,7 +1,7 @@
 """Splitting a space's scoring over processes and machines (`score --shard`, `--skip-journal`),
-recording the scores in a build journal (runners/import_scores.py), rerunning recorded jobs to check
-them (runners/recheck_journal.py) and the compressed journal snapshot the repository carries
-(runners/journal.py)."""
+recording the scores in a build journal (`snnbench journal import-scores`), rerunning recorded jobs
+to check them (`snnbench journal recheck`), the compressed journal snapshot the repository carries
+(`snnbench journal pack|unpack`), merging journals and a journal's statistics."""
 import json
 import sqlite3
 import subprocess
@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "runners"))
 
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "snnbench.cli", *args], capture_output=True, text=True)
+
+
+def import_scores(journal, jsonl, where=None) -> int:
+    from snnbench.build.scorer import read_score_records
+    from snnbench.journal import import_score_records
+    return import_score_records(journal, read_score_records(jsonl), str(jsonl), where)
 
 
 def _hashes(path) -> list:
@@ -26,7 +30,6 @@ def _hashes(path) -> list:
 def scored_journal(tmp_path_factory):
     """A digits-cpu journal holding the scores of the first 4 fw cells, imported from a `score` run
     and recorded as run on 'elsewhere:cpu'."""
-    from import_scores import import_scores
     from snnbench.build import Journal
     from snnbench.protocols import get_protocol
     tmp = tmp_path_factory.mktemp("scored_journal")
@@ -39,7 +42,6 @@ def scored_journal(tmp_path_factory):
 
 
 def test_imported_scores_are_relabelled_and_never_imported_twice(scored_journal):
-    from import_scores import import_scores
     journal, first = scored_journal
     con = sqlite3.connect(journal)
     rows = con.execute("SELECT cell_hash, where_ran, result FROM jobs WHERE kind='score'").fetchall()
@@ -89,8 +91,8 @@ def test_bad_shard_or_journal_is_one_line_and_exit_2(extra, message, small_fw_ta
 def test_recheck_reruns_recorded_scores_bit_identically(scored_journal, tmp_path):
     journal, _ = scored_journal
     report = tmp_path / "report.json"
-    r = subprocess.run([sys.executable, str(ROOT / "runners" / "recheck_journal.py"), str(journal), "--host", "elsewhere",
-                        "--score", "2", "--train", "0", "--out", str(report)], capture_output=True, text=True)
+    r = _cli("journal", "recheck", str(journal), "--host", "elsewhere", "--score", "2", "--train", "0",
+             "--out", str(report))
     assert r.returncode == 0, r.stderr
     rep = json.loads(report.read_text())
     assert rep["summary"] == {"score": {"jobs": 2, "identical": 2}}
@@ -98,7 +100,7 @@ def test_recheck_reruns_recorded_scores_bit_identically(scored_journal, tmp_path
 
 
 def test_recheck_compare_finds_a_changed_curve():
-    from recheck_journal import compare
+    from snnbench.build.recheck import compare
     recorded = {"valid_acc": 90.0, "valid_acc_curve": [50.0, 90.0], "n_params": 10}
     same = compare("train", recorded, dict(recorded))
     assert all(f["identical"] for f in same.values())
@@ -108,15 +110,15 @@ def test_recheck_compare_finds_a_changed_curve():
 
 
 def test_journal_snapshot_packs_and_unpacks_without_overwriting(scored_journal, tmp_path):
-    import journal as journal_tool
+    from snnbench.journal import pack_journal, unpack_journal
     source, _ = scored_journal
-    packed = journal_tool.pack(source, tmp_path / "j.sqlite.xz")
+    packed = pack_journal(source, tmp_path / "j.sqlite.xz")
     target = tmp_path / "restored.sqlite"
-    assert journal_tool.unpack(packed, target) is True
+    assert unpack_journal(packed, target) is True
     rows = lambda p: sorted(sqlite3.connect(p).execute("SELECT kind, cell_hash, seed, result, where_ran FROM jobs"))
     assert rows(target) == rows(source) and len(rows(target)) == 4
     target.write_bytes(b"a journal being worked on")
-    assert journal_tool.unpack(packed, target) is False
+    assert unpack_journal(packed, target) is False
     assert target.read_bytes() == b"a journal being worked on"
 
 
@@ -133,3 +135,68 @@ def test_skip_journal_reads_while_a_build_holds_the_write_lock(scored_journal):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_journal_pack_and_unpack_commands_restore_the_journal_beside_the_snapshot(scored_journal, tmp_path):
+    source, _ = scored_journal
+    work = tmp_path / "work.sqlite"
+    work.write_bytes(source.read_bytes())
+    r = _cli("journal", "pack", str(work))
+    assert r.returncode == 0, r.stderr
+    work.unlink()
+    r = _cli("journal", "unpack", str(work) + ".xz")
+    assert r.returncode == 0 and r.stdout.startswith("unpacked"), r.stderr
+    assert len(sqlite3.connect(work).execute("SELECT * FROM jobs").fetchall()) == 4
+    again = _cli("journal", "unpack", str(work) + ".xz")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_merge_adds_only_the_jobs_the_journal_lacks_and_refuses_another_protocol(scored_journal, tmp_path):
+    from snnbench.build import Journal
+    from snnbench.journal import merge_journals
+    from snnbench.protocols import get_protocol
+    source, first = scored_journal
+    target = tmp_path / "target.sqlite"
+    Journal(target, get_protocol("digits-cpu")).close()
+    r = _cli("journal", "merge", str(target), str(source))
+    assert r.returncode == 0 and r.stdout.strip() == "merged 4 new jobs", r.stderr
+    assert merge_journals(target, source) == 0
+    assert sorted(h for (h,) in sqlite3.connect(target).execute("SELECT cell_hash FROM jobs")) == sorted(_hashes(first))
+    other = tmp_path / "other.sqlite"
+    Journal(other, get_protocol("digits-cpu", epochs=3)).close()
+    r = _cli("journal", "merge", str(other), str(source))
+    assert r.returncode == 2 and "protocol" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_import_scores_command_refuses_another_protocols_scores(scored_journal, tmp_path):
+    from snnbench.build import Journal
+    from snnbench.protocols import get_protocol
+    _, first = scored_journal
+    other = tmp_path / "other.sqlite"
+    Journal(other, get_protocol("digits-cpu", epochs=3)).close()
+    r = _cli("journal", "import-scores", str(other), str(first))
+    assert r.returncode == 2 and "protocol" in r.stderr
+    assert sqlite3.connect(other).execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_journal_stats_counts_jobs_by_kind_and_machine(scored_journal):
+    journal, _ = scored_journal
+    r = _cli("journal", "stats", str(journal), "--json")
+    assert r.returncode == 0, r.stderr
+    stats = json.loads(r.stdout)
+    assert stats["jobs"] == {"score": 4} and stats["where"] == {"elsewhere:cpu": 4} and stats["failures"] == 0
+
+
+def test_table_rewrite_writes_the_same_table_from_its_journal_with_the_label(small_fw_table, tmp_path):
+    import shutil
+
+    import snnbench
+    table = tmp_path / "digits_fw.h5"
+    shutil.copy(small_fw_table, table)
+    shutil.copy(str(small_fw_table) + ".journal.sqlite", str(table) + ".journal.sqlite")
+    r = _cli("table", "rewrite", str(table), "--label", "runners/digits.sh fw table")
+    assert r.returncode == 0 and "complete" in r.stdout, r.stderr
+    with snnbench.open(small_fw_table) as before, snnbench.open(table) as after:
+        assert after.metadata["build"]["label"] == "runners/digits.sh fw table"
+        assert after.to_dataframe().equals(before.to_dataframe())
+    assert _cli("verify", str(table)).returncode == 0

@@ -57,7 +57,7 @@ def assert_one_line_exit_2(result, *fragments):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_table_verifies_and_matches_its_manifest(name):
     path = shipped(name)
-    assert (TABLES / "MANIFEST.json").is_file(), "tables/MANIFEST.json is missing: run runners/make_manifest.py"
+    assert (TABLES / "MANIFEST.json").is_file(), "tables/MANIFEST.json is missing: run runners/manifest.sh"
     result = run_cli("verify", path)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"OK {path}") and "matches MANIFEST.json" in result.stdout
@@ -465,14 +465,26 @@ def test_make_manifest_records_the_tables_and_their_build_cost(small_fw_table, t
 def test_make_manifest_runner_writes_the_manifest_the_command_writes(small_fw_table, tmp_path):
     table = _as_written_by_the_runner(small_fw_table, tmp_path / "digits-fw.h5")
     journal = Path(str(small_fw_table) + ".journal.sqlite")
-    runner = subprocess.run([sys.executable, str(ROOT / "runners" / "make_manifest.py"), "--tables-dir", str(tmp_path),
-                             "--tables", "digits-fw.h5", "--journal", str(journal)], capture_output=True, text=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    runner = subprocess.run(["bash", str(ROOT / "runners" / "manifest.sh"), str(tmp_path), str(journal)],
+                            capture_output=True, text=True, env=env)
     assert runner.returncode == 0, runner.stderr
     assert runner.stdout.splitlines()[0].startswith("digits-fw.h5: sha256 ")
     from snnbench.manifest import read_manifest
     written = read_manifest(tmp_path / "MANIFEST.json")["tables"][0]
     assert written["file"] == "digits-fw.h5" and written["runner"] == "runners/digits.sh"
     assert run_cli("verify", str(table)).exit_code == 0
-    missing = subprocess.run([sys.executable, str(ROOT / "runners" / "make_manifest.py"), "--tables-dir",
-                              str(tmp_path / "nowhere")], capture_output=True, text=True)
+    missing = subprocess.run(["bash", str(ROOT / "runners" / "manifest.sh"), str(tmp_path / "nowhere")],
+                             capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and not (tmp_path / "nowhere").exists()
+
+
+def test_a_table_built_with_a_label_names_its_runner_in_the_manifest(small_fw_table, tmp_path):
+    from snnbench.manifest import make_manifest
+    table = tmp_path / "fmnist-fw.h5"
+    shutil.copy(small_fw_table, table)
+    with h5py.File(table, "r+") as f:
+        build = json.loads(f.attrs["build"])
+        build["label"] = "runners/fmnist.sh"  # what `snnbench build --label runners/fmnist.sh` records
+        f.attrs["build"] = json.dumps(build, sort_keys=True)
+    assert make_manifest([table], runners_dir=ROOT / "runners")["tables"][0]["runner"] == "runners/fmnist.sh"

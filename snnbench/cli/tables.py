@@ -182,7 +182,7 @@ def _verify_one(table_path: str, manifest_path, quick: bool = False) -> bool:
     return True
 
 
-@main.command("manifest", hidden=True)
+@main.command("manifest")
 @click.argument("tables", metavar="TABLE...", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
 @click.option("--journal", type=click.Path(dir_okay=False, exists=True), multiple=True, help="The build journal (read through a snapshot); repeat it for tables built under several protocols, one journal each.")
 @click.option("--runners", "runners_dir", type=click.Path(file_okay=False), default=None, help="Folder of the run specs (default: runners/ beside the tables' folder).")

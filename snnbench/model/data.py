@@ -232,15 +232,15 @@ def load_cifar(name: str, data_dir=None, valid_fraction: float = 0.1) -> Dataset
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
+    """One TinyImageNet image as uint8 [3, 64, 64] (a greyscale JPEG is read as RGB), with torchvision.io."""
+    from torchvision.io import ImageReadMode, decode_image
     try:
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except Exception as exc:
+        image = decode_image(torch.from_numpy(np.fromfile(path, dtype=np.uint8)), mode=ImageReadMode.RGB)
+    except (OSError, RuntimeError, ValueError) as exc:
         raise DatasetError(f"cannot read image {path} ({exc.__class__.__name__})") from None
-    if arr.shape != (64, 64, 3):
-        raise DatasetError(f"{path}: expected a 64x64 image, got {arr.shape[:2]}")
-    return arr.transpose(2, 0, 1)
+    if tuple(image.shape) != (3, 64, 64):
+        raise DatasetError(f"{path}: expected a 64x64 image, got {tuple(image.shape[1:])}")
+    return image.numpy()
 
 
 def load_tinyimagenet(data_dir=None, valid_fraction: float = 0.1) -> Dataset:

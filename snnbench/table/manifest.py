@@ -3,7 +3,7 @@ SHA-256, protocol, counts, and how it was built (command, CPU-hours, wall time, 
 `snnbench verify` can tell a shipped table from any other file of the same name.
 
 Reading and checking a manifest needs neither torch nor the journal; writing one (make_manifest,
-used by runners/make_manifest.py and the maintainer command `snnbench manifest`) reads the tables
+used by the command `snnbench manifest` and runners/manifest.sh) reads the tables
 and a snapshot of the build journal.
 """
 from __future__ import annotations
@@ -118,7 +118,7 @@ def check_table(table_path, manifest_path=None) -> tuple[dict | None, list[str]]
     where = manifest_path.name
     if actual != entry["sha256"]:
         problems.append(f"sha256 {actual[:16]}... differs from the {entry['sha256'][:16]}... that {where} records: "
-                        "not the shipped file (restore it, or rerun runners/make_manifest.py after a rebuild)")
+                        "not the shipped file (restore it, or rerun runners/manifest.sh after a rebuild)")
     facts = _table_facts(path)
     for key in CHECKED_FIELDS:
         if key in entry and facts.get(key) != entry[key]:

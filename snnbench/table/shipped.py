@@ -12,7 +12,7 @@ one, .h5 tables (fw tables before bw, then by name). With a manifest, the manife
 a table it lists that the folder lacks (a table still to be built) is skipped by every query and by
 `snnbench verify`, and `snnbench info` marks it MISSING; an .h5 file of the folder that it does not
 list is not a shipped table (a build in progress, a scratch copy): queries skip it and `snnbench info`
-names it, until runners/make_manifest.py lists it.
+names it, until runners/manifest.sh lists it.
 
 The shipped tables may hold several datasets (digits, fashion-mnist): `query_all` answers with every
 table's record of a cell, `open_shipped(dataset=...)` keeps one dataset's tables.
@@ -111,7 +111,7 @@ def shipped_tables(required: bool = True) -> list[Path]:
     present = [t for t in tables if t.is_file()]
     if not present and required:
         raise ConfigError(f"{directory / MANIFEST_NAME} lists {', '.join(t.name for t in tables)}, none of which "
-                          f"is in {directory}: restore the tables, or rerun runners/make_manifest.py")
+                          f"is in {directory}: restore the tables, or rerun runners/manifest.sh")
     return present
 
 
@@ -348,7 +348,7 @@ def describe_shipped() -> str:
             lines.append(f"  {t.name:14s} MISSING: listed in {MANIFEST_NAME}, not in the folder (queries skip it)")
     for t in unlisted_tables(directory):
         lines.append(f"  {t.name:14s} not in {MANIFEST_NAME}: not a shipped table, queries skip it "
-                     "(runners/make_manifest.py lists it)")
+                     "(runners/manifest.sh lists it)")
     lines.append("query: snnbench query HASH (every table above that holds the cell; --dataset NAME: that dataset's "
                  "tables only); snnbench.open() answers from the first that trained it; details: snnbench info FILE")
     return "\n".join(lines)
