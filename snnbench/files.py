@@ -174,3 +174,37 @@ def _read_holder(fd: int) -> str:
     except (OSError, UnicodeDecodeError):
         return ""
     return f" (process {pid})" if pid.isdigit() else ""
+
+
+def append_records(out, jobs, work, workers: int | None = None, on_record=None, sync: bool = False) -> int:
+    """The resumable loop of the scorer and the studies: run work(job) for each job and append the record
+    it returns (a JSON object) to the JSONL file `out` as soon as it comes back, one flushed line each
+    (fsynced with sync), so that a run stopped at any point loses only the jobs in flight; the caller
+    skips the jobs whose records are there when it runs again. workers None: in this process; N: in a
+    pool of N spawned processes (work and jobs picklable), records in the order they finish. on_record(record) follows
+    each line. Returns how many records were written; an OSError of the file is a StorageError."""
+    import concurrent.futures as cf
+    import json
+    import multiprocessing
+
+    def results():
+        if workers is None:
+            yield from (work(job) for job in jobs)
+            return
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield from (future.result() for future in cf.as_completed([pool.submit(work, job) for job in jobs]))
+
+    written = 0
+    try:
+        with open(out, "a") as f:
+            for record in results():
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
+                written += 1
+                if on_record is not None:
+                    on_record(record)
+    except OSError as exc:
+        raise storage_error(exc, out) from None
+    return written

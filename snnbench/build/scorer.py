@@ -140,7 +140,7 @@ class ScoreRun:
         """Score up to `limit` cells (all when None) not yet in the file; returns how many were scored now."""
         if limit is not None and limit < 1:
             raise ConfigError("--limit must be at least 1")
-        from ..files import make_parent, storage_error
+        from ..files import append_records, make_parent, storage_error
         todo_all = [(h, t) for h, t in iter_cells(self.space) if in_shard(h, self.shard) and h not in self.skip]
         if self.first:
             rank = {h: k for k, h in enumerate(self.first)}
@@ -150,18 +150,12 @@ class ScoreRun:
         done = self.done_hashes()
         todo = [(h, t) for h, t in todo_all if h not in done]
         make_parent(self.out, "--out")
-        n = 0
         try:
             self._repair_tail()
-            with open(self.out, "a") as f, tqdm(total=len(todo_all), initial=len(todo_all) - len(todo),
-                                                  disable=not progress, unit="cell") as bar:
-                for h, _text in todo:
-                    rec = run_job("score", h, self.protocol.to_json(), self.seed, self.data_dir, self.device)
-                    f.write(json.dumps(rec) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
-                    n += 1
-                    bar.update(1)
         except OSError as exc:
             raise storage_error(exc, self.out) from None
-        return n
+        protocol_json = self.protocol.to_json()
+        with tqdm(total=len(todo_all), initial=len(todo_all) - len(todo), disable=not progress, unit="cell") as bar:
+            return append_records(self.out, [h for h, _text in todo],
+                                  lambda h: run_job("score", h, protocol_json, self.seed, self.data_dir, self.device),
+                                  on_record=lambda _record: bar.update(1), sync=True)

@@ -1,13 +1,5 @@
-"""The cell as a matrix: its text form, pruning, canonical form and hash (numpy only).
-
-A cell is a 4x4 matrix M with entries 0..4 (spec section 2): M[i][j], i < j, is a forward edge
-i -> j at the same timestep; M[i][j], i > j, a backward edge from node i at t-1 into node j at t.
-Its text form is the four rows as digit strings, "0302 0030 3003 0000".
-
-Hash: the first 16 hex digits of the SHA-256 of the canonical text form (ASCII, rows separated
-by single spaces). It depends on nothing but the canonical matrix, so it is stable across runs,
-machines and Python versions.
-"""
+"""The cell as a matrix: its text form, pruning, canonical form and hash (numpy only; the rules and the
+hash are documented in space/cell.py and the README)."""
 from __future__ import annotations
 
 import hashlib
