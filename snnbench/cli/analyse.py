@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from .format import csv_ints, plain_json
-from .group import FiniteFloat, main, SnnbenchGroup, check_plot_folder, check_plot_outputs, read_tables
+from .group import FiniteFloat, main, SnnbenchGroup, check_plot_folder, check_plot_outputs, read_tables, table_input
 
 
 @main.command("correlate")
-@click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
+@table_input(required=False)
 @click.option("--across", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="TABLE_A TABLE_B",
               help="Compare two tables of one space over the cells both trained (two datasets, or two protocols).")
 @click.option("--plot", "plot_out", type=click.Path(), default=None, help="Write the figures: a folder, or NAME.png (with NAME_attributes.png and NAME_distribution.png beside it; with --across, one scatter NAME.png).")
@@ -111,7 +111,7 @@ def _score_features(text):
 
 
 @surrogate_group.command("fit")
-@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
+@table_input(required=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="MODEL.json to write (members go beside it).")
 @_with_surrogate_options
 def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators, depth, seed, threads):
@@ -134,7 +134,7 @@ def surrogate_fit_cmd(table_path, out, target, with_scores, members, estimators,
 
 
 @surrogate_group.command("eval")
-@click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False))
+@table_input(required=True)
 @click.option("--sizes", default=None, help="Training-set sizes of the curve, comma-separated (default: 5 steps up to all).")
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Folds of the cross-validation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the curve as JSON.")
@@ -158,7 +158,7 @@ def surrogate_eval_cmd(table_path, sizes, folds, as_json, target, with_scores, m
 @main.command("predict")
 @click.argument("cells", metavar="CELL...", nargs=-1, required=True)
 @click.option("--model", type=click.Path(dir_okay=False), required=True, help="MODEL.json written by `snnbench surrogate fit`.")
-@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="A table whose protocol the model must match (and whose scores it may need).")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, envvar="SNNBENCH_TABLE", help="A table whose protocol the model must match (and whose scores it may need; default $SNNBENCH_TABLE).")
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
 def predict_cmd(cells, model, table_path, as_json):
     """Predicted accuracy of each CELL (hash or row text) from a surrogate: mean +- std over the

@@ -2,7 +2,9 @@
 one line on stderr and exit code 2 (click's own usage errors exit with 2 as well)."""
 from __future__ import annotations
 
+import functools
 import math
+import os
 import sqlite3
 from pathlib import Path
 
@@ -148,3 +150,28 @@ def check_plot_outputs(paths, inputs) -> None:
         check_plot_folder(Path(path).parent)
         check_output_file(path, "--plot")
     refuse_overwriting_inputs(paths, inputs, "--plot")
+
+
+TABLE_ENV = "SNNBENCH_TABLE"
+
+
+def table_input(required: bool):
+    """The table a command reads, the same way in every such command: its FILE argument, or --table
+    FILE, or $SNNBENCH_TABLE (in that order). Without one: the shipped tables where the command can
+    read them (required False), else a usage error (exit 2). The command gets it as `table_path`."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, table_path=None, table_option=None, **kwargs):
+            if table_path is not None and table_option is not None and table_option != os.environ.get(TABLE_ENV):
+                raise click.UsageError("give the table once: FILE or --table FILE")
+            table_path = table_path if table_path is not None else table_option
+            if table_path is None and required:
+                raise click.UsageError(f"give a table: FILE, --table FILE or ${TABLE_ENV}")
+            return fn(*args, table_path=table_path, **kwargs)
+
+        wrapper = click.option("--table", "table_option", type=click.Path(dir_okay=False), default=None,
+                               envvar=TABLE_ENV, help=f"The table to read (instead of FILE; default ${TABLE_ENV})."
+                               )(wrapper)
+        return click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False),
+                              required=False)(wrapper)
+    return decorate

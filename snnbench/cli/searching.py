@@ -8,7 +8,7 @@ import click
 
 from ..errors import ConfigError
 from .format import number, plain_json
-from .group import FiniteFloat, main, check_plot_outputs, read_tables
+from .group import FiniteFloat, main, check_plot_outputs, read_tables, table_input
 
 
 _HARNESS_ALIASES = {"random": "rs", "hd": "zc-hd", "sahd": "zc-sahd"}
@@ -84,7 +84,6 @@ def _search_options(default_algo):
 
 def _add_search_options(fn, default_algo):
     options = [
-        click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False)),
         click.option("--algo", default=default_algo, show_default=True, help="sahd, hd or random (the paper's search); with --budget-hours also rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated for several."),
         click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), default="fw", show_default=True, help="Space searched."),
         click.option("--runs", type=click.IntRange(1), default=5, show_default=True, help="Independent runs (seeds)."),
@@ -94,7 +93,7 @@ def _add_search_options(fn, default_algo):
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return table_input(required=True)(fn)
 
 
 def _open_model(model, bench):

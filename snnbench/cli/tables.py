@@ -9,7 +9,7 @@ import click
 from ..errors import ConfigError
 from ..profiles import DATASETS
 from .format import format_record, json_value
-from .group import main
+from .group import main, table_input
 
 
 def _surrogate_prediction(model, cell_hash, protocol_hashes):
@@ -117,7 +117,7 @@ def _query_shipped(cell, dataset, seed, epoch, as_json, model) -> None:
 
 
 @main.command("info")
-@click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
+@table_input(required=False)
 def info_cmd(table_path):
     """Summarise a table: metadata, protocol, seeds, counts, how it was built. Without FILE, list every
     shipped table (space, dataset, counts, protocol, whether each matches its MANIFEST.json), and the
@@ -132,7 +132,7 @@ def info_cmd(table_path):
 
 
 @main.command("verify")
-@click.argument("table_path", metavar="[FILE]", type=click.Path(dir_okay=False), required=False)
+@table_input(required=False)
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
               help="Check FILE against this manifest (default: the MANIFEST.json beside FILE, if it lists FILE).")
 @click.option("--quick", is_flag=True, help="Skip the full read of every dataset and the whole-column rules (the fast check).")

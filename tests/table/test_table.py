@@ -188,7 +188,7 @@ def test_a_table_is_readable_with_plain_h5py(small_fw_table, bench):
 def test_cell_columns_are_the_shipped_tables_cell_columns(name):
     """The columns a build computes once per build (cells/*, attributes/*) are, value and type, those
     the per-cell writer put in the shipped tables."""
-    with h5py.File(Path(__file__).resolve().parents[1] / "tables" / name, "r") as f:
+    with h5py.File(Path(__file__).resolve().parents[2] / "tables" / name, "r") as f:
         columns = cell_columns([h.decode() for h in f["cells/hash"][()]])
         assert set(columns) == {f"cells/{c}" for c in ("hash", "text", "matrix", "space")} | {
             f"attributes/{a}" for a in ATTRIBUTE_NAMES}

@@ -16,7 +16,7 @@ from snnbench.surrogate import (FEATURE_VERSION, PAIR_STATES, Surrogate, Surroga
                                 encode_cells, feature_names, load_surrogate, pair_states)
 
 SMALL_PARAMS = SurrogateParams(n_members=3, n_estimators=60)
-SHIPPED_FW = Path(__file__).resolve().parents[1] / "tables" / "digits-fw.h5"
+SHIPPED_FW = Path(__file__).resolve().parents[2] / "tables" / "digits-fw.h5"
 
 
 @pytest.fixture(scope="session")

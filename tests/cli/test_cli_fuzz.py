@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from snnbench.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FW_TABLE = REPO / "tables" / "digits-fw.h5"
 CELL = "0302 0030 3003 0000"
 BUILD = ["build", "--space", "fw", "--dataset", "digits", "--quiet", "--epochs", "1", "--width", "4"]

@@ -24,7 +24,7 @@ from snnbench.table import temporary_path, verify_table
 
 from conftest import SMALL_FW_TABLE, small_fw_protocol
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def journal_rows(path):

@@ -15,7 +15,7 @@ from snnbench.build import Build, BuildSpec, Job, Journal, write_table_from_jour
 from snnbench.protocols import get_protocol
 from snnbench.space import iter_cells
 
-SHIPPED_JOURNAL = Path(__file__).resolve().parents[1] / "tables" / "digits-authors.journal.sqlite.xz"
+SHIPPED_JOURNAL = Path(__file__).resolve().parents[2] / "tables" / "digits-authors.journal.sqlite.xz"
 LEFT = 3  # score jobs left for the build to run
 
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import snnbench
 from snnbench.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TABLES = ROOT / "tables"
 SHIPPED = ("digits-fw.h5", "digits-bw.h5")
 LENT_MACHINE = "lent-16core-h200-host:cpu"  # where jobs ran on the lent 16-core machine (another CPU)

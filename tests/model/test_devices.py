@@ -22,7 +22,7 @@ from snnbench.protocols import get_protocol
 from snnbench.space import Cell
 from snnbench.train import train_cell
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 no_gpu_here = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 
 

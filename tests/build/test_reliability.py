@@ -31,7 +31,7 @@ from snnbench.errors import ConfigError, SnnbenchError, StorageError, TableForma
 from snnbench.protocols import get_protocol
 from snnbench.table import verify_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FW_TABLE = REPO / "tables" / "digits-fw.h5"
 BW_TABLE = REPO / "tables" / "digits-bw.h5"
 TINY = dict(epochs=1, width=4)  # the cheapest protocol: a job takes a second or two

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-TABLES = Path(__file__).resolve().parent.parent / "tables"
+TABLES = Path(__file__).resolve().parents[2] / "tables"
 
 READER = r"""
 import sys

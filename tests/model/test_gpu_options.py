@@ -19,7 +19,7 @@ from snnbench.space import Cell
 from snnbench.train import (SHUFFLE_SEED, _train_epoch, conv_synaptic_ops, precision, steps_per_epoch,
                             train_cell)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FW_CELL, BW_CELL = "0303 0030 0003 0000", "0302 0030 3003 0000"
 WALL_TIMES = ("epoch_time", "train_time")
 

@@ -98,7 +98,7 @@ def test_score_is_deterministic_for_a_fixed_seed():
     assert len(a.per_batch["hd"]) == 2 and a.n_params > 0
 
 
-SHIPPED = Path(__file__).resolve().parents[1] / "tables"
+SHIPPED = Path(__file__).resolve().parents[2] / "tables"
 
 
 def _shipped_scores(name: str, space: str, n: int) -> dict:

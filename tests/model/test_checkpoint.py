@@ -19,7 +19,7 @@ from snnbench.protocols import get_protocol
 from snnbench.space import Cell
 from snnbench.train import train_cell
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BW_CELL = "0302 0030 3003 0000"   # a backward edge: the recurrence runs over time
 TINY = dict(epochs=3, width=4, batch_size=64, timesteps=3)
 WALL_TIMES = ("epoch_time", "train_time")
