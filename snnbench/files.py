@@ -145,7 +145,7 @@ def output_lock(path):
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise ConfigError(f"another build is writing {_short(path)}{holder}: wait for it to finish, "
-                                  "or choose another --out") from None
+                                  "or choose another `out`") from None
             raise storage_error(exc, lock_path, "cannot lock") from None
         # the file we locked may have been removed by the previous holder after we opened it: lock the
         # file that is at the path now, else two builds would hold 'the' lock

@@ -94,19 +94,19 @@ def _check_journal(conn: sqlite3.Connection, path: Path, protocol: Protocol) -> 
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as exc:  # not SQLite at all, or an SQLite file too damaged to read
         raise ConfigError(f"{path} exists and is not an snnbench journal (SQLite: {exc}); "
-                          "choose another --journal or --out") from None
+                          "choose another `journal` or `out`") from None
     if not tables:
         return
     meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
     if meta.get("format") != JOURNAL_FORMAT:
-        raise ConfigError(f"{path} exists and is not an snnbench journal; choose another --journal")
+        raise ConfigError(f"{path} exists and is not an snnbench journal; choose another `journal`")
     if int(meta.get("version", 0)) > JOURNAL_VERSION:
         raise ConfigError(f"{path} is a journal of a newer snnbench (version {meta['version']})")
     if meta.get("protocol_hash") != protocol.hash:
         raise ProtocolMismatchError(
             f"journal {path} holds jobs of protocol {meta.get('protocol_name')} {meta.get('protocol_hash')}, "
             f"not {protocol.name} {protocol.hash} ({_protocol_difference(meta['protocol_json'], protocol)}): "
-            "rerun with the same protocol options, or give another --journal")
+            "rerun with the same protocol options, or give another `journal`")
 
 
 def _done_jobs(conn: sqlite3.Connection, protocol_hash: str) -> set:

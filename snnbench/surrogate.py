@@ -187,10 +187,10 @@ class Surrogate:
         from .files import atomic_write_bytes, check_output_file, make_parent, remove_quietly
         if not self.fitted:
             raise ModelFormatError("nothing to save: this surrogate has not been fitted")
-        path = check_output_file(path, "--out")
+        path = check_output_file(path, "`out`")
         if path.suffix != ".json":
             raise ConfigError(f"the model path must end in .json, got {path.name}")
-        make_parent(path, "--out")
+        make_parent(path, "`out`")
         files, shas, written = [], [], []
         try:
             for booster, member_path in zip(self.members, member_paths(path, len(self.members))):

@@ -1,4 +1,5 @@
-"""Analysing a table: rank statistics (stats, scipy), the correlation and noise reports (reports), their figures (plots, matplotlib)."""
+"""Analysing a table: rank statistics (stats, scipy), the correlation and noise reports (reports),
+their figures (plots, matplotlib)."""
 from .stats import (average_ranks, bootstrap_interval, correlate, count_inversions, kendall_tau, pearson_r,
     spearman_rho)
 from .reports import (PLOT_ATTRIBUTES, SCORE_COLUMNS, SCORE_LABELS, SPACE_GROUPS, TARGETS, correlate_across,

@@ -123,14 +123,14 @@ def save_figure(fig, plt, out) -> Path:
     from ..files import make_parent, remove_quietly, storage_error
     out = Path(out)
     try:
-        make_parent(out, "--plot")
+        make_parent(out, "`plot`")
         fig.tight_layout()
         fig.savefig(out, dpi=110)
     except OSError as exc:
         remove_quietly(out)
         raise storage_error(exc, out) from None
     except ValueError as exc:  # a format matplotlib does not write
-        raise ConfigError(f"--plot {out}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"`plot` {out}: {str(exc).splitlines()[0]}") from None
     finally:
         plt.close(fig)
     return out

@@ -78,22 +78,22 @@ def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> 
     another build's table without --force / --extend."""
     out = spec.out
     if force and extend:
-        raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
+        raise ConfigError("give `force` (replace the table) or `extend` (add to it), not both")
     if not out.exists():
         return "new"
     try:
         bench = Bench(out)
     except TableFormatError as exc:
-        raise TableFormatError(f"refusing to overwrite {out}: {exc}; choose another --out") from None
+        raise TableFormatError(f"refusing to overwrite {out}: {exc}; choose another `out`") from None
     with bench:
         meta = bench.metadata
     if meta["protocol_hash"] != spec.protocol.hash and not force:
         raise ProtocolMismatchError(f"{out} holds a table of protocol {meta['protocol_name']} {meta['protocol_hash']}, "
-                                    f"not {spec.protocol.name} {spec.protocol.hash}: choose another --out "
-                                    "(or --force to replace it)")
+                                    f"not {spec.protocol.name} {spec.protocol.hash}: choose another `out` "
+                                    "(or `force` to replace it)")
     if meta["space"] != spec.space and not force:
-        raise ConfigError(f"{out} holds a table of the {meta['space']} space, not {spec.space}: choose another --out "
-                          "(or --force to replace it)")
+        raise ConfigError(f"{out} holds a table of the {meta['space']} space, not {spec.space}: choose another `out` "
+                          "(or `force` to replace it)")
     if _same_selection(meta, spec):
         return "resume"
     if force:
@@ -101,8 +101,8 @@ def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> 
     if extend:
         return "extend"
     raise ConfigError(f"{out} already holds another table ({meta['n_cells']} cells, {meta['n_trained']} trained, "
-                      f"{meta['n_train_runs']} training runs) that this build did not make: give --force to "
-                      f"replace it, --extend to add this build's cells to it, or choose another --out")
+                      f"{meta['n_train_runs']} training runs) that this build did not make: give `force` to "
+                      f"replace it, `extend` to add this build's cells to it, or choose another `out`")
 
 
 def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
@@ -113,13 +113,13 @@ def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
     old = spec_from_table(spec.out, journal=spec.journal_path)
     both_train = not spec.scores_only and not old.scores_only
     if old.score_seeds != spec.score_seeds or (both_train and old.training_seeds != spec.training_seeds):
-        raise ConfigError(f"--extend adds cells with the table's seeds: it has training seeds "
+        raise ConfigError(f"`extend` adds cells with the table's seeds: it has training seeds "
                           f"{', '.join(map(str, old.training_seeds)) or 'none'} and scoring seeds "
                           f"{', '.join(map(str, old.score_seeds))}")
     missing = [j for j in old.jobs() if j not in done_jobs]
     if missing:
         raise JournalError(f"journal {spec.journal_path} lacks {len(missing)} of the {len(old.jobs())} results of "
-                           f"{spec.out}: give the --journal that built it")
+                           f"{spec.out}: give the `journal` that built it")
     trained = set() if spec.scores_only else set(spec.selected_cells())
     trained |= set() if old.scores_only else set(old.selected_cells())
     scored = set(spec.score_cells()) | set(old.score_cells())
@@ -166,25 +166,25 @@ class Build:
     def check_settings(self) -> BuildSpec:
         """Validate every option (ConfigError) before anything is created; returns the checked spec."""
         spec = self.spec.validate()
-        if whole_number(self.checkpoint_jobs, "--checkpoint-jobs") < 1:
-            raise ConfigError(f"--checkpoint-jobs must be at least 1, got {self.checkpoint_jobs}")
+        if whole_number(self.checkpoint_jobs, "`checkpoint_jobs`") < 1:
+            raise ConfigError(f"`checkpoint_jobs` must be at least 1, got {self.checkpoint_jobs}")
         if not (isinstance(self.checkpoint_seconds, (int, float)) and math.isfinite(self.checkpoint_seconds)
                 and self.checkpoint_seconds > 0):
-            raise ConfigError(f"--checkpoint-seconds must be a finite number above 0, got {self.checkpoint_seconds}")
-        if whole_number(self.max_retries, "--max-retries") < 0:
-            raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
-        if self.workers is not None and whole_number(self.workers, "--workers") < 1:
-            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
-        if self.jobs_per_gpu is not None and whole_number(self.jobs_per_gpu, "--jobs-per-gpu") < 1:
-            raise ConfigError(f"--jobs-per-gpu must be at least 1, got {self.jobs_per_gpu}")
-        if whole_number(self.checkpoint_every, "--checkpoint-every") < 0:
-            raise ConfigError(f"--checkpoint-every must be 0 or more epochs, got {self.checkpoint_every}")
+            raise ConfigError(f"`checkpoint_seconds` must be a finite number above 0, got {self.checkpoint_seconds}")
+        if whole_number(self.max_retries, "`max_retries`") < 0:
+            raise ConfigError(f"`max_retries` must be 0 or more, got {self.max_retries}")
+        if self.workers is not None and whole_number(self.workers, "`workers`") < 1:
+            raise ConfigError(f"`workers` must be at least 1, got {self.workers}")
+        if self.jobs_per_gpu is not None and whole_number(self.jobs_per_gpu, "`jobs_per_gpu`") < 1:
+            raise ConfigError(f"`jobs_per_gpu` must be at least 1, got {self.jobs_per_gpu}")
+        if whole_number(self.checkpoint_every, "`checkpoint_every`") < 0:
+            raise ConfigError(f"`checkpoint_every` must be 0 or more epochs, got {self.checkpoint_every}")
         if self.executor_name not in ("local", "ray"):
             raise ConfigError(f"unknown executor {self.executor_name!r}: use local or ray")
         if self.address is not None and self.executor_name != "ray":
-            raise ConfigError("--address is for --executor ray")
+            raise ConfigError("`address` is for `executor` ray")
         if self.force and self.extend:
-            raise ConfigError("give --force (replace the table) or --extend (add to it), not both")
+            raise ConfigError("give `force` (replace the table) or `extend` (add to it), not both")
         if self.executor_name == "local":
             from ..model.devices import check_device, visible_gpus, worker_count, worker_gpus
             check_device(self.device)

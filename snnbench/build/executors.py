@@ -266,7 +266,7 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError:
-            raise ConfigError("--executor ray needs Ray: pip install 'snnbench[ray]'") from None
+            raise ConfigError("`executor` ray needs Ray: pip install 'snnbench[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
             if address:  # join a running cluster (`ray start --head` on the head node)
@@ -348,12 +348,12 @@ def make_executor(executor: str = "local", workers: int | None = 1, address=None
     if executor != "local":
         raise ConfigError(f"unknown executor {executor!r}: use local or ray")
     if address is not None:
-        raise ConfigError("--address is for --executor ray")
+        raise ConfigError("`address` is for `executor` ray")
     check_device(device)
     visible = visible_gpus() if device != "cpu" else []
     workers = worker_count(workers, device, jobs_per_gpu, visible)
     if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+        raise ConfigError(f"`workers` must be at least 1, got {workers}")
     plan = worker_gpus(device, workers, visible, jobs_per_gpu)
     if workers == 1:
         return InProcessExecutor(data_dir, device, checkpoint_root, checkpoint_every)

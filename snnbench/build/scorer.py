@@ -31,7 +31,7 @@ def read_score_records(path):
     (/dev/zero never ends), binary (an HDF5 table), a line that is not a JSON object or is too long."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--out {path} is not a regular file: give a JSONL file of scores")
+        raise ConfigError(f"`out` {path} is not a regular file: give a JSONL file of scores")
     try:
         with open(path, "rb") as f:
             lines = iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b"")
@@ -45,21 +45,21 @@ def read_score_records(path):
 
 
 def _score_record(path: Path, number: int, line: bytes):
-    not_scores = f"--out {path} is not a file of snnbench scores (line {number}"
+    not_scores = f"`out` {path} is not a file of snnbench scores (line {number}"
     if len(line) > MAX_RECORD_BYTES:
-        raise ConfigError(f"{not_scores} is longer than {MAX_RECORD_BYTES} bytes): choose another --out")
+        raise ConfigError(f"{not_scores} is longer than {MAX_RECORD_BYTES} bytes): choose another `out`")
     if not line.strip():
         return None
     try:
         record = json.loads(line)
     except UnicodeDecodeError:
-        raise ConfigError(f"{not_scores} is not text): choose another --out") from None
+        raise ConfigError(f"{not_scores} is not text): choose another `out`") from None
     except json.JSONDecodeError:
         if line.endswith(b"\n"):
-            raise ConfigError(f"{not_scores} is not JSON): choose another --out") from None
+            raise ConfigError(f"{not_scores} is not JSON): choose another `out`") from None
         return None  # a torn last line of a killed run
     if not isinstance(record, dict) or not isinstance(record.get("cell_hash"), str):
-        raise ConfigError(f"{not_scores} is not a score record): choose another --out")
+        raise ConfigError(f"{not_scores} is not a score record): choose another `out`")
     return record
 
 
@@ -68,9 +68,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         k, n = (int(x) for x in str(text).split("/"))
     except ValueError:
-        raise ConfigError(f"--shard must read K/N (e.g. 3/16), got {text!r}") from None
+        raise ConfigError(f"`shard` must read K/N (e.g. 3/16), got {text!r}") from None
     if n < 1 or not 0 <= k < n:
-        raise ConfigError(f"--shard K/N needs 0 <= K < N, got {text!r}")
+        raise ConfigError(f"`shard` K/N needs 0 <= K < N, got {text!r}")
     return k, n
 
 
@@ -97,7 +97,7 @@ class ScoreRun:
         from ..files import check_output_file
         check_device(device)  # DeviceError now, not at the first cell
         self.space, self.protocol, self.seed = space, protocol, seed
-        self.out, self.data_dir, self.device = check_output_file(out, "--out"), data_dir, device
+        self.out, self.data_dir, self.device = check_output_file(out, "`out`"), data_dir, device
         self.shard, self.skip = shard, frozenset(skip)
         self.first = [Cell.parse(c).hash for c in first]
 
@@ -110,7 +110,7 @@ class ScoreRun:
             if rec.get("protocol_hash") != self.protocol.hash or rec.get("seed") != self.seed:
                 raise ProtocolMismatchError(
                     f"{self.out} holds scores of protocol {rec.get('protocol_hash')} seed {rec.get('seed')}, "
-                    f"not {self.protocol.hash} seed {self.seed}: use another --out")
+                    f"not {self.protocol.hash} seed {self.seed}: use another `out`")
             done.add(rec["cell_hash"])
         return done
 
@@ -139,7 +139,7 @@ class ScoreRun:
     def run(self, limit: int | None = None, progress: bool = True) -> int:
         """Score up to `limit` cells (all when None) not yet in the file; returns how many were scored now."""
         if limit is not None and limit < 1:
-            raise ConfigError("--limit must be at least 1")
+            raise ConfigError("`limit` must be at least 1")
         from ..files import append_records, make_parent, storage_error
         todo_all = [(h, t) for h, t in iter_cells(self.space) if in_shard(h, self.shard) and h not in self.skip]
         if self.first:
@@ -149,7 +149,7 @@ class ScoreRun:
             todo_all = todo_all[:limit]
         done = self.done_hashes()
         todo = [(h, t) for h, t in todo_all if h not in done]
-        make_parent(self.out, "--out")
+        make_parent(self.out, "`out`")
         try:
             self._repair_tail()
         except OSError as exc:

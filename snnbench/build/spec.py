@@ -61,8 +61,8 @@ class BuildSpec:
         if self.scored_cells is not None:
             object.__setattr__(self, "scored_cells", tuple(sorted({Cell.parse(c).hash for c in self.scored_cells})))
         object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "--seeds"))
-        object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "--score-seeds"))
+        object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "`seeds`"))
+        object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "`score_seeds`"))
         if self.journal is not None:
             object.__setattr__(self, "journal", Path(self.journal))
         if self.train_journal is not None:
@@ -73,35 +73,35 @@ class BuildSpec:
         check_space(self.space)
         self.protocol.validate()
         if (self.sample is not None) + self.all_cells + (self.cells is not None) != 1:
-            raise ConfigError("choose the cells: give one of --sample N, --all or --cells FILE")
-        seed_value(self.sample_seed, "--sample-seed")
-        for option, value in (("--sample", self.sample), ("--score-sample", self.score_sample)):
+            raise ConfigError("choose the cells: give one of `sample` N, `all` or `cells` FILE")
+        seed_value(self.sample_seed, "`sample_seed`")
+        for option, value in (("`sample`", self.sample), ("`score_sample`", self.score_sample)):
             if value is not None and whole_number(value, option) > len(space_hashes(self.space)):
                 raise ConfigError(f"{option} {value} is more than the {len(space_hashes(self.space))} cells of "
-                                  f"the {self.space} space (use --all for every cell)")
+                                  f"the {self.space} space (use `all` for every cell)")
         if self.cells is not None:
             if not self.cells:
                 raise ConfigError("the cell list is empty")
             if self.space == "fw" and any(Cell.from_hash(h).space != "fw" for h in self.cells):
                 raise ConfigError("the cell list holds bw cells, which a fw table cannot hold")
         if self.sample is not None and self.sample < 1:
-            raise ConfigError(f"--sample must be at least 1, got {self.sample}")
+            raise ConfigError(f"`sample` must be at least 1, got {self.sample}")
         if self.score_sample is not None and self.score_sample < 1:
-            raise ConfigError(f"--score-sample must be at least 1, got {self.score_sample}")
+            raise ConfigError(f"`score_sample` must be at least 1, got {self.score_sample}")
         if not self.score_seeds:
-            raise ConfigError("give at least one scoring seed (--score-seeds 0)")
+            raise ConfigError("give at least one scoring seed (`score_seeds` 0)")
         if not self.scores_only and not self.seeds:
-            raise ConfigError("give at least one training seed (--seeds 0,1) or --scores-only")
+            raise ConfigError("give at least one training seed (`seeds` 0,1) or `scores_only`")
         if self.out.suffix != ".h5":
-            raise ConfigError(f"--out must name an .h5 file, got {str(self.out)[:200]}")
-        check_path(self.out, "--out")
-        check_path(self.journal_path, "--journal")
+            raise ConfigError(f"`out` must name an .h5 file, got {str(self.out)[:200]}")
+        check_path(self.out, "`out`")
+        check_path(self.journal_path, "`journal`")
         if self.out.is_dir():
-            raise ConfigError(f"--out {self.out} is a folder")
+            raise ConfigError(f"`out` {self.out} is a folder")
         if self.out.exists() and not self.out.is_file():
-            raise ConfigError(f"--out {self.out} is not a regular file")
+            raise ConfigError(f"`out` {self.out} is not a regular file")
         if self.journal_path.is_dir():
-            raise ConfigError(f"--journal {self.journal_path} is a folder")
+            raise ConfigError(f"`journal` {self.journal_path} is a folder")
         if same_file(self.journal_path, self.out):
             raise ConfigError("the journal and the table must be different files")
         if self.train_protocol is not None:

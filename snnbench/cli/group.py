@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import os
 import sqlite3
 from pathlib import Path
@@ -43,6 +44,21 @@ _EXTRAS = {"torch": "build", "torchvision": "build", "spikingjelly": "build", "s
            "xgboost": "surrogate", "matplotlib": "plots", "ray": "ray"}
 
 
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def as_options(message: str, command) -> str:
+    """A library message in the words of the command line: the library names a parameter as
+    `name`; the command says the option that sets it (--jobs-per-gpu for `jobs_per_gpu`, --space for
+    `space` even where the command calls it space_name)."""
+    flags = {}
+    for param in getattr(command, "params", []):
+        for flag in (o for o in getattr(param, "opts", ()) if o.startswith("--")):
+            flags.setdefault(param.name, flag)
+            flags.setdefault(flag[2:].replace("-", "_"), flag)
+    return _PARAMETER.sub(lambda m: flags.get(m.group(1), "--" + m.group(1).replace("_", "-")), message)
+
+
 class SnnbenchGroup(click.Group):
     """A click group that turns snnbench's typed errors, and any failure of the file system, into one
     line and exit code 2."""
@@ -51,7 +67,8 @@ class SnnbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SnnbenchError as exc:
-            click.echo(f"error: {_one_line(exc)}", err=True)
+            sub = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+            click.echo(f"error: {_one_line(as_options(str(exc), sub))}", err=True)
             ctx.exit(2)
         except ModuleNotFoundError as exc:  # an optional dependency this command needs is not installed
             extra = _EXTRAS.get((exc.name or "").split(".")[0])

@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError
 from ..profiles import DATASETS
 from .format import json_value
-from .group import FiniteFloat, main, seed_option
+from .group import FiniteFloat, as_options, main, seed_option
 
 
 @main.command("space")
@@ -226,7 +226,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
         signal.signal(signal.SIGTERM, previous)
     click.echo(summary.line())
     for line in summary.failures[:10]:
-        click.echo(f"  failed: {line}", err=True)
+        click.echo(f"  failed: {as_options(line, click.get_current_context().command)}", err=True)
     if summary.jobs_failed:
         sys.exit(1)
 

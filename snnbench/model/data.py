@@ -172,7 +172,8 @@ def resolve_data_dir(data_dir) -> Path:
     """The directory given, else $SNNBENCH_DATA_DIR; DatasetError if neither exists."""
     chosen = data_dir or os.environ.get(DATA_DIR_ENV)
     if not chosen:
-        raise DatasetError(f"this dataset needs its files: pass --data-dir DIR or set ${DATA_DIR_ENV}")
+        raise DatasetError("this dataset needs its files: give their folder (data_dir; --data-dir on the command line) "
+                           f"or set ${DATA_DIR_ENV}")
     path = Path(chosen).expanduser()
     if not path.is_dir():
         raise DatasetError(f"data directory {path} does not exist")
@@ -280,7 +281,8 @@ def load_tinyimagenet(data_dir=None, valid_fraction: float = 0.1) -> Dataset:
 # ----------------------------------------------------------------------------- Fashion-MNIST
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_HINT = ("get the official files with `apt-get install dataset-fashion-mnist` "
-                      f"(they go to {FASHION_MNIST_DIR}) or pass --data-dir DIR holding them")
+                      f"(they go to {FASHION_MNIST_DIR}) or give the folder holding them (data_dir; --data-dir on "
+                      "the command line)")
 FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FASHION_MNIST_SIDE = 28

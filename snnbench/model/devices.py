@@ -56,7 +56,7 @@ def _parse(device) -> tuple[str, int | None]:
         return "cuda", None
     if kind == "cuda" and index.isdigit():
         return "cuda", int(index)
-    raise DeviceError(f"--device {text[:40]!r} is not a device: use cpu, cuda (every visible GPU) or cuda:K (one GPU)")
+    raise DeviceError(f"`device` {text[:40]!r} is not a device: use cpu, cuda (every visible GPU) or cuda:K (one GPU)")
 
 
 def check_device(device, n_gpus: int | None = None) -> None:
@@ -71,9 +71,9 @@ def check_device(device, n_gpus: int | None = None) -> None:
         return
     count = gpu_count() if n_gpus is None else n_gpus
     if count == 0:
-        raise DeviceError(f"--device {device}: no CUDA GPU is visible here ({_why_no_gpu()}); use --device cpu")
+        raise DeviceError(f"`device` {device}: no CUDA GPU is visible here ({_why_no_gpu()}); use `device` cpu")
     if index is not None and index >= count:
-        raise DeviceError(f"--device {device}: {count} GPU(s) visible here, cuda:0 to cuda:{count - 1}")
+        raise DeviceError(f"`device` {device}: {count} GPU(s) visible here, cuda:0 to cuda:{count - 1}")
 
 
 def _why_no_gpu() -> str:
@@ -100,9 +100,9 @@ def assign(workers: int, visible_devices, per_gpu: int | None = None) -> list:
     workers > K * per_gpu); None: no cap."""
     devices = list(visible_devices)
     if not devices:
-        raise DeviceError("no GPU is visible to spread the workers over; use --device cpu")
+        raise DeviceError("no GPU is visible to spread the workers over; use `device` cpu")
     if per_gpu is not None and workers > len(devices) * per_gpu:
-        raise DeviceError(f"--workers {workers} on {len(devices)} GPU(s) puts more than --jobs-per-gpu {per_gpu} "
+        raise DeviceError(f"`workers` {workers} on {len(devices)} GPU(s) puts more than `jobs_per_gpu` {per_gpu} "
                           f"on one GPU: give at most {len(devices) * per_gpu} workers, or more jobs per GPU")
     return [devices[i % len(devices)] for i in range(workers)]
 
@@ -116,7 +116,7 @@ def worker_count(workers: int | None, device, per_gpu: int | None, visible_devic
         return 1
     kind, index = _parse(device) if device is not None else ("cuda" if visible_devices else "cpu", None)
     if kind != "cuda":
-        raise DeviceError(f"--jobs-per-gpu is for a GPU device, not --device {device or 'cpu (no GPU visible)'}")
+        raise DeviceError(f"`jobs_per_gpu` is for a GPU device, not `device` {device or 'cpu (no GPU visible)'}")
     return per_gpu * (1 if index is not None else len(list(visible_devices)))
 
 
@@ -128,7 +128,7 @@ def worker_gpus(device, workers: int, visible_devices, per_gpu: int | None = Non
     kind, index = _parse(device) if device is not None else ("cuda" if visible else "cpu", None)
     if kind == "cpu":
         if per_gpu is not None:
-            raise DeviceError(f"--jobs-per-gpu is for a GPU device, not --device {device or 'cpu (no GPU visible)'}")
+            raise DeviceError(f"`jobs_per_gpu` is for a GPU device, not `device` {device or 'cpu (no GPU visible)'}")
         return [None] * workers
     check_device(device or "cuda", len(visible))
     return assign(workers, visible if index is None else [visible[index]], per_gpu)
@@ -153,9 +153,9 @@ def ray_gpu_share(kind: str, device, cluster_gpus: float, per_gpu: int | None = 
     for cuda:K (under Ray, Ray picks the GPU)."""
     kind_asked, index = _parse(device) if device is not None else (None, None)
     if kind_asked == "cuda" and index is not None:
-        raise DeviceError(f"--device {device}: under Ray the GPU of each task is Ray's choice; use --device cuda")
+        raise DeviceError(f"`device` {device}: under Ray the GPU of each task is Ray's choice; use `device` cuda")
     if kind_asked == "cuda" and cluster_gpus <= 0:
-        raise DeviceError(f"--device {device}: the Ray cluster advertises no GPU (start its nodes with --num-gpus)")
+        raise DeviceError(f"`device` {device}: the Ray cluster advertises no GPU (start its nodes with --num-gpus)")
     if kind_asked == "cpu" or cluster_gpus <= 0:
         return 0.0
     share = 1 / (per_gpu or 1)

@@ -1,4 +1,5 @@
-"""Searching with a table: the paper's search (paper), the simulated harness for NAS algorithms (harness) and its built-in algorithms (algorithms), transfer between tables (transfer)."""
+"""Searching with a table: the paper's search (paper), the simulated harness for NAS algorithms
+(harness) and its built-in algorithms (algorithms), transfer between tables (transfer)."""
 from .paper import (PAPER_ALGOS, PaperSearchRun, paper_search, summarise_paper_search, table_frame,
     trained_mask)
 from .algorithms import (ALGORITHMS, LocalSearch, PredictorGuided, RandomSearch, RegularizedEvolution,

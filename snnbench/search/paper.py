@@ -58,7 +58,7 @@ def paper_search(bench, space: str, algo: str = "sahd", n_samples: int = 5000, r
     if algo not in PAPER_ALGOS:
         raise ConfigError(f"unknown search {algo!r}: choose one of {', '.join(PAPER_ALGOS)}")
     if n_samples < 1 or runs < 1:
-        raise ConfigError("--samples and --runs must be at least 1")
+        raise ConfigError("`samples` and `runs` must be at least 1")
     frame = table_frame(bench)
     trained = set(frame.index[trained_mask(frame)])
     if restrict_to_table and not any(space == "bw" or frame.at[h, "space"] == "fw" for h in trained):

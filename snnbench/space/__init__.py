@@ -1,4 +1,6 @@
-"""The cell space (numpy only): canonical (the matrix, pruning, canonical form, hash), encoding (pair states, one-hot features, edits), enumerate (every cell of a space), cell (the Cell value), samplers."""
+"""The cell space (numpy only): canonical (the matrix, pruning, canonical form, hash), encoding (pair
+states, one-hot features, edits), enumerate (every cell of a space), cell (the Cell value),
+samplers."""
 from .canonical import (HASH_LENGTH, N_NODES, OPS, OP_NAMES, PAIRS, SPACES, canonical_batch, canonical_keys,
     check_encoding, check_space, hash_text, is_architecture, key_to_matrix, lex_key, looks_like_hash,
     matrix_to_text, prune_batch, text_to_matrix)

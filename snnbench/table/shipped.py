@@ -94,7 +94,7 @@ def locate() -> tuple[Path, list[Path], str] | None:
 
 def _none_found() -> ConfigError:
     searched = ", ".join(str(d) for _, d in candidate_dirs())
-    return ConfigError(f"no table given and no shipped tables found (searched {searched}): pass --table FILE, "
+    return ConfigError(f"no table given and no shipped tables found (searched {searched}): pass `table` FILE, "
                        f"or set SNNBENCH_TABLE to a table file or {TABLES_DIR_ENV} to a folder of tables")
 
 

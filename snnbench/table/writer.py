@@ -200,7 +200,7 @@ def write_table(path, columns: dict, attrs: dict) -> Path:
     and a process that goes on using h5py after that may crash."""
     path = Path(path)
     tmp = temporary_path(path)
-    make_parent(path, "--out")
+    make_parent(path, "`out`")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except OSError as exc:

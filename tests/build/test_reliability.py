@@ -187,7 +187,7 @@ def test_force_replaces_a_table_and_extend_adds_to_it(tiny_table, tmp_path):
     with snnbench.open(table) as bench:
         first = set(bench.cells())
     other = BuildSpec("fw", tiny_protocol(), table, sample=1, sample_seed=1, scores_only=True)
-    with pytest.raises(ConfigError, match="--force"):
+    with pytest.raises(ConfigError, match="`force`"):
         Build(other, progress=False).run()
     extended = Build(other, extend=True, progress=False).run()
     with snnbench.open(table) as bench:

@@ -34,16 +34,16 @@ def test_workers_go_round_robin_over_the_visible_gpus():
 
 
 def test_jobs_per_gpu_caps_the_workers_of_one_gpu_and_sets_their_default_number():
-    with pytest.raises(DeviceError, match="more than --jobs-per-gpu 2"):
+    with pytest.raises(DeviceError, match="more than `jobs_per_gpu` 2"):
         devices.assign(5, ["0", "1"], per_gpu=2)
     assert devices.worker_count(None, "cuda", 3, ["0", "1"]) == 6
     assert devices.worker_count(None, None, 2, ["0", "1", "2"]) == 6   # default device: the GPUs
     assert devices.worker_count(None, "cuda:1", 3, ["0", "1"]) == 3    # one GPU
     assert devices.worker_count(4, "cuda", 3, ["0", "1"]) == 4
     assert devices.worker_count(None, "cpu", None, []) == 1
-    with pytest.raises(DeviceError, match="--jobs-per-gpu is for a GPU device"):
+    with pytest.raises(DeviceError, match="`jobs_per_gpu` is for a GPU device"):
         devices.worker_count(None, "cpu", 2, ["0"])
-    with pytest.raises(DeviceError, match="--jobs-per-gpu is for a GPU device"):
+    with pytest.raises(DeviceError, match="`jobs_per_gpu` is for a GPU device"):
         devices.worker_count(None, None, 2, [])
 
 
@@ -91,14 +91,14 @@ def test_ray_tasks_request_a_gpu_share_only_for_a_gpu_device():
     assert devices.ray_gpu_share("train", None, 0) == 0       # a cluster without GPUs: the CPU
     with pytest.raises(DeviceError, match="advertises no GPU"):
         devices.ray_gpu_share("train", "cuda", 0)
-    with pytest.raises(DeviceError, match="use --device cuda"):
+    with pytest.raises(DeviceError, match="use `device` cuda"):
         devices.ray_gpu_share("train", "cuda:1", 2)
 
 
 # ----------------------------------------------------------------------------- library and CLI
 @no_gpu_here
 def test_train_cell_on_a_missing_gpu_raises_device_error():
-    with pytest.raises(DeviceError, match="--device cuda: no CUDA GPU"):
+    with pytest.raises(DeviceError, match="`device` cuda: no CUDA GPU"):
         train_cell(Cell.from_text("0303 0030 0003 0000"), get_protocol("digits-cpu", epochs=1), device="cuda")
 
 
@@ -230,7 +230,7 @@ def test_a_ray_gpu_task_runs_in_a_fresh_process_and_never_falls_back_to_the_cpu(
     pids = [line.split()[3] for line in log.read_text().splitlines() if line.startswith("score")]
     assert len(pids) == 2 and pids[0] != pids[1]
     # the fake GPU is not there: the task says so instead of scoring on the CPU
-    assert len(errors) == 2 and all(e.startswith("DeviceError: --device cuda:0: no CUDA GPU") for e in errors)
+    assert len(errors) == 2 and all(e.startswith("DeviceError: `device` cuda:0: no CUDA GPU") for e in errors)
 
 
 def test_a_cpu_build_on_a_cluster_with_gpus_runs_and_records_the_cpu(ray_with_two_fake_gpus, tmp_path):
