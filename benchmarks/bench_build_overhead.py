@@ -119,13 +119,9 @@ def job_seconds_in_scores(path: Path) -> list:
 
 def job_seconds_in_journal(path: Path, hashes: list[str]) -> list:
     """The wall_time of the score jobs of `hashes` in a build journal."""
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute("SELECT cell_hash, result FROM jobs WHERE kind='score'").fetchall()
-    finally:
-        conn.close()
+    from snnbench.journal import recorded_results
     wanted = set(hashes)
-    return [json.loads(result)["wall_time"] for h, result in rows if h in wanted]
+    return [job["result"]["wall_time"] for job in recorded_results(path, "score") if job["cell_hash"] in wanted]
 
 
 def machine() -> str:

@@ -95,24 +95,41 @@ def remove_quietly(path) -> None:
         os.unlink(path)
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write data to PATH.tmp, fsync, rename over PATH. On any failure the temporary file is removed,
-    PATH is unchanged and a StorageError says why. Returns the path."""
+@contextlib.contextmanager
+def atomic_output(path, temporary=None, action: str = "cannot write"):
+    """The one atomic write of snnbench: yields a binary file open on `temporary` (default PATH.tmp);
+    when the block ends, the file is fsynced, renamed over PATH and its folder fsynced, so a reader
+    sees the old file or the new one, never a torn one. On any failure PATH is unchanged, the
+    temporary file is removed, and an OSError leaves as a StorageError (`action`: what failed)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = Path(temporary) if temporary is not None else path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         remove_quietly(tmp)
-        raise storage_error(exc, path) from None
+        raise storage_error(exc, path, action) from None
     except BaseException:
         remove_quietly(tmp)
         raise
-    return path
+    try:
+        fd = os.open(path.parent if str(path.parent) else Path("."), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # the rename is done; a folder that cannot be fsynced is no reason to fail
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write data to PATH atomically (atomic_output). Returns the path."""
+    with atomic_output(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def make_parent(path, option: str = "") -> None:

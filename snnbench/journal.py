@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, JournalError, ProtocolMismatchError, SnnbenchError, StorageError
-from .files import storage_error
+from .files import atomic_output, storage_error
 from .protocols import Protocol
 
 
@@ -524,12 +524,15 @@ def job_costs(path, protocol_hash: str) -> dict:
     return {"jobs": jobs, "runs": runs}
 
 
-def recorded_results(path, kind: str, where_prefix: str = "", limit: int | None = None) -> list[dict]:
-    """Finished jobs of one kind that ran where `where` starts with where_prefix, ordered by cell hash
-    and seed, at most `limit`: [{"cell_hash", "seed", "where", "result": dict}]."""
-    rows = _query(path, "SELECT cell_hash, seed, result, where_ran FROM jobs WHERE kind=? AND where_ran LIKE ? "
-                        "ORDER BY cell_hash, seed LIMIT ?", (kind, where_prefix + "%", -1 if limit is None else limit))
-    return [{"cell_hash": h, "seed": int(s), "where": w, "result": json.loads(r)} for h, s, r, w in rows]
+def recorded_results(path, kind: str | None = None, where_prefix: str = "", limit: int | None = None) -> list[dict]:
+    """Finished jobs (of one kind, or all) that ran where `where` starts with where_prefix, ordered by
+    kind, cell hash and seed, at most `limit`: [{"kind", "cell_hash", "seed", "where", "finished" (Unix
+    time), "result": dict}]."""
+    rows = _query(path, "SELECT kind, cell_hash, seed, result, where_ran, finished FROM jobs WHERE kind LIKE ? "
+                        "AND where_ran LIKE ? ORDER BY kind, cell_hash, seed LIMIT ?",
+                  (kind or "%", where_prefix + "%", -1 if limit is None else limit))
+    return [{"kind": k, "cell_hash": h, "seed": int(s), "where": w, "finished": f, "result": json.loads(r)}
+            for k, h, s, r, w, f in rows]
 
 
 def journal_stats(path) -> dict:
@@ -632,14 +635,9 @@ def pack_journal(path, packed=None) -> Path:
     packed = Path(packed) if packed is not None else path.with_name(path.name + PACKED_SUFFIX)
     with tempfile.TemporaryDirectory(prefix="snnbench-pack-") as tmp:
         snap = snapshot_journal(path, Path(tmp) / path.name)
-        partial = packed.with_name(packed.name + ".tmp")
-        try:
-            with open(snap, "rb") as src, lzma.open(partial, "wb", preset=6) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            partial.replace(packed)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise storage_error(exc, packed, "cannot write the packed journal") from None
+        with open(snap, "rb") as src, atomic_output(packed, action="cannot write the packed journal") as out, \
+                lzma.open(out, "wb", preset=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
     return packed
 
 
@@ -652,14 +650,10 @@ def unpack_journal(packed, path=None) -> bool:
     path = Path(path) if path is not None else packed.with_name(packed.name.removesuffix(PACKED_SUFFIX))
     if path.exists() or not packed.exists():
         return False
-    partial = path.with_name(path.name + ".unpacking")
     try:
-        with lzma.open(packed, "rb") as src, open(partial, "wb") as dst:
+        with lzma.open(packed, "rb") as src, \
+                atomic_output(path, path.with_name(path.name + ".unpacking"), "cannot unpack the journal") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        partial.replace(path)
-    except (OSError, lzma.LZMAError) as exc:
-        partial.unlink(missing_ok=True)
-        if isinstance(exc, lzma.LZMAError):
-            raise ConfigError(f"{packed} is not a packed journal ({exc})") from None
-        raise storage_error(exc, path, "cannot unpack the journal") from None
+    except lzma.LZMAError as exc:
+        raise ConfigError(f"{packed} is not a packed journal ({exc})") from None
     return True

@@ -152,6 +152,7 @@ class ScoreRun:
         make_parent(self.out, "`out`")
         try:
             self._repair_tail()
+            open(self.out, "a").close()  # a file that cannot be written fails here, before the progress bar
         except OSError as exc:
             raise storage_error(exc, self.out) from None
         protocol_json = self.protocol.to_json()

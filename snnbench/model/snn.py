@@ -277,7 +277,9 @@ class SpikingCell(nn.Module):
         for j in range(4):
             self.recurrent[j] = bool(self.backward_in[j]) or any(self.recurrent[i] for i, _ in self.forward_in[j])
 
-    def _node_values(self, x: torch.Tensor, prev, t0: int):
+    def node_values(self, x: torch.Tensor, prev, t0: int):
+        """The values of nodes 0..3 for the timesteps of x (starting at t0), prev: the node values of
+        the timestep before (None at the first); a list of 4 tensors (None for a node not built)."""
         nodes = [None] * 4
         for j in range(4):
             total = x if j == 0 else None
@@ -293,12 +295,12 @@ class SpikingCell(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.has_backward:
-            return self._node_values(x, None, 0)[3]
+            return self.node_values(x, None, 0)[3]
         if self.graph == "authors":
             return self._authors_forward(x)
         outputs, prev = [], None
         for t in range(x.shape[0]):
-            nodes = self._node_values(x[t:t + 1], prev, t)
+            nodes = self.node_values(x[t:t + 1], prev, t)
             outputs.append(nodes[3])
             prev = nodes
         return torch.cat(outputs, 0)

@@ -159,8 +159,8 @@ def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: i
     return result
 
 
-def _train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generator, augment_generator=None,
-                 forward=None):
+def train_epoch(net, dataset, protocol, optimizer, step0, total_steps, generator, augment_generator=None,
+                forward=None):
     """One epoch of SGD; (mean loss, accuracy %, next step), or None when the loss became NaN/inf.
 
     generator shuffles (on the CPU); augment_generator draws the crop/flip augmentation (default: the
@@ -280,7 +280,7 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
     t_start = time.perf_counter()
     for epoch in range(record.epochs_run, protocol.epochs):
         t0 = time.perf_counter()
-        out = _train_epoch(net, dataset, protocol, optimizer, step, total, generator, augment_generator, forward)
+        out = train_epoch(net, dataset, protocol, optimizer, step, total, generator, augment_generator, forward)
         if out is None:
             record.diverged = True
             break

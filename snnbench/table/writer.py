@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from .. import testing
 from ..version import __version__
-from ..files import make_parent, remove_quietly, storage_error
+from ..files import atomic_output, make_parent
 from ..space import HASH_LENGTH, batch_attributes, canonical_texts
 from .schema import CURVE_FIELDS, SCHEMA_VERSION, SCORE_FIELDS, TABLE_FORMAT, TRAIN_FIELDS
 
@@ -176,14 +175,6 @@ def table_attrs(*, space: str, protocol: "Protocol", dataset_fingerprint: str, s
     }
 
 
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def temporary_path(path) -> Path:
     """Where a table is written before it is renamed over `path`."""
     path = Path(path)
@@ -191,9 +182,9 @@ def temporary_path(path) -> Path:
 
 
 def write_table(path, columns: dict, attrs: dict) -> Path:
-    """Write a table atomically: into PATH.tmp, fsync, then rename over PATH. A reader sees the old
-    file or the new one, never a half-written one. On failure (a full or read-only disk) PATH is
-    unchanged, the temporary file is removed and a StorageError says why. Returns the path.
+    """Write a table atomically (files.atomic_output): into PATH.tmp, fsync, then rename over PATH. A
+    reader sees the old file or the new one, never a half-written one. On failure (a full or read-only
+    disk) PATH is unchanged, the temporary file is removed and a StorageError says why. Returns the path.
 
     HDF5 builds the file in memory (its 'core' driver) and plain file writes put it on disk: a disk
     that fails in the middle of an HDF5 write leaves HDF5 with a file it can neither flush nor close,
@@ -201,30 +192,8 @@ def write_table(path, columns: dict, attrs: dict) -> Path:
     path = Path(path)
     tmp = temporary_path(path)
     make_parent(path, "`out`")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    except OSError as exc:
-        raise storage_error(exc, path, "cannot write the table") from None
-    try:
-        try:
-            image = _table_image(tmp.name, columns, attrs)
-            view = memoryview(image)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        remove_quietly(tmp)
-        raise storage_error(exc, path, "cannot write the table") from None
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    try:
-        _fsync_path(path.parent if str(path.parent) else Path("."), directory=True)
-    except OSError:
-        pass  # the rename is done; a folder that cannot be fsynced is no reason to fail
+    with atomic_output(path, tmp, "cannot write the table") as fh:
+        fh.write(_table_image(tmp.name, columns, attrs))
     return path
 
 

@@ -9,7 +9,7 @@ from snnbench.protocols import get_protocol
 from snnbench.reference import (ReferenceTimeBatchNorm2d, reference_lif, reference_network,
                                 reference_train_epoch)
 from snnbench.snn import LIF, TimeBatchNorm2d, build_network, make_lif
-from snnbench.train import _train_epoch, steps_per_epoch
+from snnbench.train import train_epoch, steps_per_epoch
 
 FW_CELL, BW_CELL = "0303 0030 0003 0000", "0302 0030 3003 0000"
 
@@ -90,7 +90,7 @@ def test_fast_epochs_equal_the_first_trainer(cell, bn_stats):
     fast = build_network(cell, protocol.network_profile(), 0)
     plain = reference_network(fast)
     outcome = {}
-    for name, net, epoch in (("fast", fast, _train_epoch), ("plain", plain, reference_train_epoch)):
+    for name, net, epoch in (("fast", fast, train_epoch), ("plain", plain, reference_train_epoch)):
         torch.manual_seed(7)  # dropout masks come from the global generator
         optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                                     weight_decay=protocol.weight_decay)
@@ -115,7 +115,7 @@ def test_fast_epoch_reports_divergence_in_the_same_epoch_as_the_first_loop():
     fast = build_network(FW_CELL, protocol.network_profile(), 0)
     plain = reference_network(fast)
     diverged_at = {}
-    for name, net, epoch in (("fast", fast, _train_epoch), ("plain", plain, reference_train_epoch)):
+    for name, net, epoch in (("fast", fast, train_epoch), ("plain", plain, reference_train_epoch)):
         torch.manual_seed(0)
         optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr)
         generator, step = torch.Generator().manual_seed(0), 0

@@ -16,7 +16,7 @@ from snnbench.errors import ConfigError
 from snnbench.protocols import PROTOCOLS, STEP_DEFAULTS, Protocol, get_protocol
 from snnbench.snn import build_network
 from snnbench.space import Cell
-from snnbench.train import (SHUFFLE_SEED, _train_epoch, conv_synaptic_ops, precision, steps_per_epoch,
+from snnbench.train import (SHUFFLE_SEED, train_epoch, conv_synaptic_ops, precision, steps_per_epoch,
                             train_cell)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +142,7 @@ def test_device_augment_draws_from_its_own_generator_not_the_shuffling_one(digit
     optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=0.9)
     shuffle, augment = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
     total = steps_per_epoch(len(digits.train), protocol.batch_size)
-    _train_epoch(net, digits, protocol, optimizer, 0, total, shuffle, augment)
+    train_epoch(net, digits, protocol, optimizer, 0, total, shuffle, augment)
     only_shuffled = torch.Generator().manual_seed(1)
     torch.randperm(len(digits.train), generator=only_shuffled)  # the epoch's one draw for the order
     assert torch.equal(shuffle.get_state(), only_shuffled.get_state())
@@ -183,7 +183,7 @@ def test_without_device_augment_the_shuffling_generator_draws_the_augmentation_a
     optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                                 weight_decay=protocol.weight_decay)
     total = steps_per_epoch(len(digits.train), protocol.batch_size)
-    loss, acc, _ = _train_epoch(net, digits, protocol, optimizer, 0, total, torch.Generator().manual_seed(SHUFFLE_SEED))
+    loss, acc, _ = train_epoch(net, digits, protocol, optimizer, 0, total, torch.Generator().manual_seed(SHUFFLE_SEED))
     assert (record.train_loss, record.train_acc) == ([loss], [acc])
 
 
