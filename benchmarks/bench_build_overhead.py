@@ -27,7 +27,6 @@ import lzma
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -61,14 +60,8 @@ def first_cells(source: Path, space: str, k: int) -> tuple[int, list[str]]:
 
 def journal_without(full: Path, dest: Path, hashes: list[str]) -> Path:
     """A copy of the journal with the score jobs of `hashes` removed (the jobs the build will run)."""
-    shutil.copyfile(full, dest)
-    conn = sqlite3.connect(dest)
-    try:
-        conn.executemany("DELETE FROM jobs WHERE kind='score' AND cell_hash=?", [(h,) for h in hashes])
-        conn.commit()
-    finally:
-        conn.close()
-    return dest
+    from snnbench.journal import copy_without_jobs
+    return copy_without_jobs(full, dest, "score", hashes)
 
 
 # Runs one snnbench command in this process after a warm-up that both commands share (imports,

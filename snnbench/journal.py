@@ -657,3 +657,17 @@ def unpack_journal(packed, path=None) -> bool:
     except lzma.LZMAError as exc:
         raise ConfigError(f"{packed} is not a packed journal ({exc})") from None
     return True
+
+
+def copy_without_jobs(source, dest, kind: str, cell_hashes) -> Path:
+    """A consistent copy of journal `source` at `dest` lacking every finished job of `kind` ('score' or
+    'train') for the cells `cell_hashes`, so that a build on the copy runs them again (benchmarks
+    measure a build that way; a journal a build uses is never changed like this). Returns dest."""
+    dest = snapshot_journal(source, dest)
+    conn = sqlite3.connect(str(dest))
+    try:
+        with conn:
+            conn.executemany("DELETE FROM jobs WHERE kind=? AND cell_hash=?", [(kind, h) for h in cell_hashes])
+    finally:
+        conn.close()
+    return dest

@@ -200,3 +200,13 @@ def test_table_rewrite_writes_the_same_table_from_its_journal_with_the_label(sma
         assert after.metadata["build"]["label"] == "runners/digits.sh fw table"
         assert after.to_dataframe().equals(before.to_dataframe())
     assert _cli("verify", str(table)).returncode == 0
+
+
+def test_a_copy_without_some_jobs_lacks_exactly_those_and_leaves_the_source(scored_journal, tmp_path):
+    from snnbench.journal import copy_without_jobs, journal_stats
+    source, first = scored_journal
+    gone = _hashes(first)[:2]
+    copy = copy_without_jobs(source, tmp_path / "copy.sqlite", "score", gone)
+    left = {h for (h,) in sqlite3.connect(copy).execute("SELECT cell_hash FROM jobs")}
+    assert left == set(_hashes(first)) - set(gone)
+    assert journal_stats(source)["jobs"] == {"score": 4}
