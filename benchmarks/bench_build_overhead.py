@@ -27,7 +27,6 @@ import lzma
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -61,14 +60,8 @@ def first_cells(source: Path, space: str, k: int) -> tuple[int, list[str]]:
 
 def journal_without(full: Path, dest: Path, hashes: list[str]) -> Path:
     """A copy of the journal with the score jobs of `hashes` removed (the jobs the build will run)."""
-    shutil.copyfile(full, dest)
-    conn = sqlite3.connect(dest)
-    try:
-        conn.executemany("DELETE FROM jobs WHERE kind='score' AND cell_hash=?", [(h,) for h in hashes])
-        conn.commit()
-    finally:
-        conn.close()
-    return dest
+    from snnbench.journal import copy_without_jobs
+    return copy_without_jobs(full, dest, "score", hashes)
 
 
 # Runs one snnbench command in this process after a warm-up that both commands share (imports,
@@ -119,13 +112,9 @@ def job_seconds_in_scores(path: Path) -> list:
 
 def job_seconds_in_journal(path: Path, hashes: list[str]) -> list:
     """The wall_time of the score jobs of `hashes` in a build journal."""
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute("SELECT cell_hash, result FROM jobs WHERE kind='score'").fetchall()
-    finally:
-        conn.close()
+    from snnbench.journal import recorded_results
     wanted = set(hashes)
-    return [json.loads(result)["wall_time"] for h, result in rows if h in wanted]
+    return [job["result"]["wall_time"] for job in recorded_results(path, "score") if job["cell_hash"] in wanted]
 
 
 def machine() -> str:

@@ -12,7 +12,7 @@ Loops (--variants, comma-separated):
                      parameter count as snnbench's network, started from its weights (checked: fc1's output
                      and the logits equal snnbench's, in training mode, before timing).
   authors            the first authors'-style loop: snnbench's own modules called once per timestep.
-  snnbench           snnbench.train's epoch loop (_train_epoch) as a build runs it, on an epoch of
+  snnbench           snnbench.train's epoch loop (train_epoch) as a build runs it, on an epoch of
                      exactly --steps batches; snnbench+bf16, +compile, +devaug (combinable, e.g.
                      snnbench+bf16+devaug) set the protocol's autocast='bf16', compile, device_augment.
 
@@ -73,11 +73,11 @@ def forward_single_step(net, images):
     prev1 = prev2 = None
     for t in range(net.profile.timesteps):
         x = stem.unsqueeze(0)
-        n1 = net.cell1._node_values(x, prev1, t) if net.cell1.has_backward else net.cell1._node_values(x, None, t)
+        n1 = net.cell1.node_values(x, prev1, t) if net.cell1.has_backward else net.cell1.node_values(x, None, t)
         prev1 = n1
         x = net.lif1(net.bn1(n1[3], t))
         x = _per_step(lambda z: F.avg_pool2d(z, 2), net.bn2(_per_step(net.conv2, x), t))
-        n2 = net.cell2._node_values(x, prev2, t) if net.cell2.has_backward else net.cell2._node_values(x, None, t)
+        n2 = net.cell2.node_values(x, prev2, t) if net.cell2.has_backward else net.cell2.node_values(x, None, t)
         prev2 = n2
         x = net.lif2(net.bn3(n2[3], t))
         x = _per_step(lambda z: F.avg_pool2d(z, 2), x).flatten(2)
@@ -353,7 +353,7 @@ def snnbench_protocol(base, variant):
 
 def time_snnbench(cell, protocol, ds, device, steps, warmup, start_at=None):
     """snnbench.train's epoch loop on epochs of exactly `warmup`, then `steps`, full batches."""
-    from snnbench.train import AUGMENT_SEED, _train_epoch, training_forward
+    from snnbench.train import AUGMENT_SEED, train_epoch, training_forward
     torch.manual_seed(0)
     net = build_network(cell, protocol.network_profile(), 0).to(device)
     forward = training_forward(net, protocol)
@@ -368,7 +368,7 @@ def time_snnbench(cell, protocol, ds, device, steps, warmup, start_at=None):
         n_images = n * protocol.batch_size
         part = dataclasses.replace(on_device, train=ImageSplit(on_device.train.images[:n_images],
                                                                on_device.train.labels[:n_images]))
-        if _train_epoch(net, part, protocol, opt, 0, total, shuffle, augment, forward) is None:
+        if train_epoch(net, part, protocol, opt, 0, total, shuffle, augment, forward) is None:
             print("# diverged (NaN loss): the time still counts", flush=True)
     first = _timed(device, lambda: epoch(warmup))
     _hold_until(start_at)
@@ -403,7 +403,7 @@ def against_reference(protocol_names, epochs):
     """CPU-seconds per epoch of the trainer and of the first trainer, same start, alternating."""
     from snnbench.data import load_for_protocol
     from snnbench.reference import reference_network, reference_train_epoch
-    from snnbench.train import _train_epoch, steps_per_epoch
+    from snnbench.train import train_epoch, steps_per_epoch
     print(f"# trainer vs first trainer, CPU-seconds per epoch (process time), threads={torch.get_num_threads()} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')} cpu={platform.processor() or 'cpu'}")
     print(f"{'protocol':12s} {'cell':22s} {'first s/ep':>10s} {'fast s/ep':>10s} {'speed-up':>8s} identical")
@@ -414,7 +414,7 @@ def against_reference(protocol_names, epochs):
         for text in (CELLS["fw"], CELLS["bw"]):
             fast = build_network(text, protocol.network_profile(), 0)
             nets = {"first": reference_network(fast), "fast": fast}
-            loops = {"first": reference_train_epoch, "fast": _train_epoch}
+            loops = {"first": reference_train_epoch, "fast": train_epoch}
             state = {}
             for key, net in nets.items():
                 torch.manual_seed(0)

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import sqlite3
 import subprocess
 import sys
 import time
@@ -47,10 +46,10 @@ def cmd_score_rate(a) -> dict:
     and in steady state (between the first and the last job's finish time)."""
     if not os.path.exists(a.journal):
         return {"check": "score-rate", "workers": a.workers, "error": f"no journal {a.journal}: the build failed early (log.txt)"}
-    conn = sqlite3.connect(f"file:{a.journal}?mode=ro", uri=True)
-    rows = conn.execute("SELECT finished, result FROM jobs WHERE kind='score' ORDER BY finished").fetchall()
-    done = [r[0] for r in rows]
-    results = [json.loads(r[1]) for r in rows]
+    from snnbench.journal import recorded_results
+    jobs = sorted(recorded_results(a.journal, "score"), key=lambda job: job["finished"])
+    done = [job["finished"] for job in jobs]
+    results = [job["result"] for job in jobs]
     wall = None if a.started is None else round(time.time() - a.started, 2)
     out = {"check": "score-rate", "workers": a.workers, "scored": len(done), "wall_s": wall}
     if wall:
@@ -127,8 +126,8 @@ def _real_ray_build(data_dir, device) -> dict:
     journal = out + ".journal.sqlite"
     rows = []
     if os.path.exists(journal):
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
-        rows = [json.loads(r[0]) for r in conn.execute("SELECT result FROM jobs")]
+        from snnbench.journal import recorded_results
+        rows = [job["result"] for job in recorded_results(journal)]
     return {"rc": run.returncode, "tail": run.stdout.strip().splitlines()[-1:] + run.stderr.strip().splitlines()[-2:],
             "tasks": [{k: r.get(k) for k in ("where", "device_index", "device_name")} for r in rows]}
 

@@ -25,7 +25,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +80,13 @@ def run(args) -> None:
     # cell by cell, both seeds together: a study stopped half way has complete pairs to report
     todo = [(h, protocol.to_json(), s, args.variant, space) for h, space in cells for s in seeds if (h, s) not in done]
     print(f"{args.variant}: {len(todo)} runs to do, {len(done)} done ({protocol.hash})", file=sys.stderr)
-    import multiprocessing
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool, \
-            open(out, "a") as f:
-        for future in as_completed([pool.submit(_train, job) for job in todo]):
-            record = future.result()
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            print(f"{args.variant} {record['cell_hash']} seed {record['seed']}: valid {record['valid_acc']:.2f} "
-                  f"{record['cpu_s']:.0f} cpu-s", file=sys.stderr)
+    from snnbench.files import append_records
+
+    def show(record):
+        print(f"{args.variant} {record['cell_hash']} seed {record['seed']}: valid {record['valid_acc']:.2f} "
+              f"{record['cpu_s']:.0f} cpu-s", file=sys.stderr)
+
+    append_records(out, todo, _train, workers=args.workers, on_record=show)
 
 
 def summarize_variant(rows: list[dict], n_valid: int) -> dict:

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +106,13 @@ def main():
                     done.add((r["cell_hash"], r["seed"]))
     todo = [(h, protocol.to_json(), s, a.device, tag) for h, s in jobs if (h, s) not in done]
     print(f"{tag}: {len(todo)} runs to do, {len(done)} done", file=sys.stderr)
-    import multiprocessing
-    ctx = multiprocessing.get_context("spawn")  # CUDA-safe workers
-    with ProcessPoolExecutor(a.workers, mp_context=ctx) as pool, open(out, "a") as f:
-        for fut in as_completed([pool.submit(_work, j) for j in todo]):
-            r = fut.result()
-            f.write(json.dumps(r) + "\n")
-            f.flush()
-            print(f"{r['cell_hash']} seed {r['seed']}: valid {r['valid_acc']:.2f} test {r['test_acc']:.2f} "
-                  f"{r['train_time']:.0f}s", file=sys.stderr)
+    from snnbench.files import append_records
+
+    def show(r):
+        print(f"{r['cell_hash']} seed {r['seed']}: valid {r['valid_acc']:.2f} test {r['test_acc']:.2f} "
+              f"{r['train_time']:.0f}s", file=sys.stderr)
+
+    append_records(out, todo, _work, workers=a.workers, on_record=show)  # spawned workers: CUDA-safe
     summarize(out, tag)
 
 

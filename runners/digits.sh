@@ -13,8 +13,8 @@
 #   runners/digits.sh SPACE          -> all three
 set -eu
 cd "$(dirname "$0")/.."
-python3 runners/journal.py unpack  # a fresh checkout: the committed journal snapshots
-python3 runners/journal.py unpack tables/digits-authors.journal.sqlite
+snnbench journal unpack tables/digits.journal.sqlite.xz  # a fresh checkout: the committed journal snapshots
+snnbench journal unpack tables/digits-authors.journal.sqlite.xz
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 # same kernels (and float rounding) on any x86 CPU with AVX2 or newer: results reproduce bit for bit
 export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
@@ -30,9 +30,12 @@ if [ "$stage" = scores ] || [ "$stage" = all ]; then
   for k in $(seq 0 $((NSHARDS - 1))); do runners/digits-authors-scores.sh "$space" "$k" & done
   wait
   for f in "runs/$space-authors-scores"/*.jsonl; do
-    python3 runners/import_scores.py tables/digits-authors.journal.sqlite "$f"
+    snnbench journal import-scores tables/digits-authors.journal.sqlite "$f"
   done
 fi
 if [ "$stage" = table ] || [ "$stage" = all ]; then
-  python3 runners/write_tables.py --only "$space"   # tables/digits-SPACE.h5
+  # tables/digits-SPACE.h5 from the two journals: the authors'-graph scores, the first graph's runs
+  snnbench table rewrite "tables/digits-$space.h5" --journal tables/digits-authors.journal.sqlite \
+    --train-journal tables/digits.journal.sqlite --scores-graph authors --score-all --force \
+    --label "runners/digits.sh $space table"
 fi

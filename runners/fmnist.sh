@@ -6,16 +6,16 @@
 # keeps every finished job). One journal for both spaces, tables/fmnist.journal.sqlite, so a cell in
 # both samples is trained once. Score jobs run first, then the training runs seed by seed.
 # Resumable: rerun after any interruption (a fresh checkout starts from the committed snapshot,
-# tables/fmnist.journal.sqlite.xz; `python3 runners/journal.py pack tables/fmnist.journal.sqlite`
+# tables/fmnist.journal.sqlite.xz; `snnbench journal pack tables/fmnist.journal.sqlite`
 # makes a new one). Each training run checkpoints every epoch beside the journal.
 #   runners/fmnist.sh fw      runners/fmnist.sh bw      (WORKERS=2 by default)
 set -eu
 cd "$(dirname "$0")/.."
-python3 runners/journal.py unpack tables/fmnist.journal.sqlite
+snnbench journal unpack tables/fmnist.journal.sqlite.xz
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 # same kernels (and float rounding) on any x86 CPU with AVX2 or newer: results reproduce bit for bit
 export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
-common="--dataset fashion-mnist --protocol fmnist-cpu --seeds 0,1 --score-seeds 0 --workers ${WORKERS:-2}
+common="--label runners/fmnist.sh --dataset fashion-mnist --protocol fmnist-cpu --seeds 0,1 --score-seeds 0 --workers ${WORKERS:-2}
         --device cpu --journal tables/fmnist.journal.sqlite"
 case ${1:-} in
   fw) snnbench build --space fw $common --cells runners/digits-fw-trained.txt --score-all --out tables/fmnist-fw.h5 ;;

@@ -7,7 +7,7 @@
 #   snnbench correlate --across tables/digits-bw.h5 runs/graph-retrain/authors.h5
 set -eu
 cd "$(dirname "$0")/.."
-python3 runners/journal.py unpack tables/digits-authors.journal.sqlite
+snnbench journal unpack tables/digits-authors.journal.sqlite.xz
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 exec snnbench build --space bw --dataset digits --protocol digits-cpu --graph authors \
   --cells runners/graph-retrain-cells.txt --seeds 0,1 --score-seeds 0 --workers 1 --device cpu --quiet \

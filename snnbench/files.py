@@ -95,24 +95,41 @@ def remove_quietly(path) -> None:
         os.unlink(path)
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write data to PATH.tmp, fsync, rename over PATH. On any failure the temporary file is removed,
-    PATH is unchanged and a StorageError says why. Returns the path."""
+@contextlib.contextmanager
+def atomic_output(path, temporary=None, action: str = "cannot write"):
+    """The one atomic write of snnbench: yields a binary file open on `temporary` (default PATH.tmp);
+    when the block ends, the file is fsynced, renamed over PATH and its folder fsynced, so a reader
+    sees the old file or the new one, never a torn one. On any failure PATH is unchanged, the
+    temporary file is removed, and an OSError leaves as a StorageError (`action`: what failed)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = Path(temporary) if temporary is not None else path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         remove_quietly(tmp)
-        raise storage_error(exc, path) from None
+        raise storage_error(exc, path, action) from None
     except BaseException:
         remove_quietly(tmp)
         raise
-    return path
+    try:
+        fd = os.open(path.parent if str(path.parent) else Path("."), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # the rename is done; a folder that cannot be fsynced is no reason to fail
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write data to PATH atomically (atomic_output). Returns the path."""
+    with atomic_output(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def make_parent(path, option: str = "") -> None:
@@ -145,7 +162,7 @@ def output_lock(path):
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise ConfigError(f"another build is writing {_short(path)}{holder}: wait for it to finish, "
-                                  "or choose another --out") from None
+                                  "or choose another `out`") from None
             raise storage_error(exc, lock_path, "cannot lock") from None
         # the file we locked may have been removed by the previous holder after we opened it: lock the
         # file that is at the path now, else two builds would hold 'the' lock
@@ -174,3 +191,37 @@ def _read_holder(fd: int) -> str:
     except (OSError, UnicodeDecodeError):
         return ""
     return f" (process {pid})" if pid.isdigit() else ""
+
+
+def append_records(out, jobs, work, workers: int | None = None, on_record=None, sync: bool = False) -> int:
+    """The resumable loop of the scorer and the studies: run work(job) for each job and append the record
+    it returns (a JSON object) to the JSONL file `out` as soon as it comes back, one flushed line each
+    (fsynced with sync), so that a run stopped at any point loses only the jobs in flight; the caller
+    skips the jobs whose records are there when it runs again. workers None: in this process; N: in a
+    pool of N spawned processes (work and jobs picklable), records in the order they finish. on_record(record) follows
+    each line. Returns how many records were written; an OSError of the file is a StorageError."""
+    import concurrent.futures as cf
+    import json
+    import multiprocessing
+
+    def results():
+        if workers is None:
+            yield from (work(job) for job in jobs)
+            return
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield from (future.result() for future in cf.as_completed([pool.submit(work, job) for job in jobs]))
+
+    written = 0
+    try:
+        with open(out, "a") as f:
+            for record in results():
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
+                written += 1
+                if on_record is not None:
+                    on_record(record)
+    except OSError as exc:
+        raise storage_error(exc, out) from None
+    return written

@@ -29,52 +29,27 @@ import pandas as pd
 
 from .analysis import kendall_tau, noise_ceiling, spearman_rho
 from .errors import ConfigError, ModelFormatError, TableFormatError
-from .space import ATTRIBUTE_NAMES, PAIRS, Cell, cell_attributes, looks_like_hash, text_to_matrix
+from .space import (ATTRIBUTE_NAMES, PAIR_STATES, PAIRS, as_cell, cell_attributes, one_hot, pair_feature_names,  # noqa: F401
+                    pair_states, text_to_matrix)
+
 
 FEATURE_VERSION = 1
 MODEL_FORMAT = "snnbench-surrogate"
 MODEL_FORMAT_VERSION = 1
-PAIR_STATES = ("none", *[f"fw{k}" for k in range(1, 5)], *[f"bw{k}" for k in range(1, 5)])
 OPTIONAL_SCORE_FEATURES = ("hd", "sahd", "sahd_eq9", "n_params", "firing_rate_init")
 
 
 # ----------------------------------------------------------------------------- encoding
-def pair_states(cell) -> np.ndarray:
-    """State of each of the 6 node pairs of the cell's canonical matrix: 0 none, 1..4 a forward op
-    (i -> j), 5..8 a backward op (j -> i, op code + 4)."""
-    return _states_of(_as_cell(cell).canonical_text).copy()
-
-
-@functools.lru_cache(maxsize=None)
-def _states_of(canonical_text: str) -> np.ndarray:
-    m = text_to_matrix(canonical_text)
-    return np.array([m[i, j] if m[i, j] else (m[j, i] + 4 if m[j, i] else 0) for i, j in PAIRS], dtype=np.int64)
-
-
 @functools.lru_cache(maxsize=None)
 def _structure_row(canonical_text: str) -> np.ndarray:
     """One-hot pair states and attribute counts of a canonical cell (cached: searches ask again and again)."""
-    onehot = np.zeros((len(PAIRS), len(PAIR_STATES)))
-    onehot[np.arange(len(PAIRS)), _states_of(canonical_text)] = 1.0
     attrs = cell_attributes(text_to_matrix(canonical_text))
-    return np.concatenate([onehot.ravel(), [float(attrs[a]) for a in ATTRIBUTE_NAMES]])
-
-
-@functools.lru_cache(maxsize=200_000)
-def _cell_of_hash(arch_hash: str) -> Cell:
-    return Cell.from_hash(arch_hash)
-
-
-def _as_cell(spec) -> Cell:
-    if isinstance(spec, str) and looks_like_hash(spec):
-        return _cell_of_hash(spec.strip().lower())
-    return Cell.parse(spec)
+    return np.concatenate([one_hot(pair_states(canonical_text)), [float(attrs[a]) for a in ATTRIBUTE_NAMES]])
 
 
 def feature_names(score_features=()) -> list[str]:
     """Column names of the feature vector, in order."""
-    onehot = [f"pair{i}{j}_{state}" for i, j in PAIRS for state in PAIR_STATES]
-    return onehot + list(ATTRIBUTE_NAMES) + [f"score_{s}" for s in score_features]
+    return pair_feature_names() + list(ATTRIBUTE_NAMES) + [f"score_{s}" for s in score_features]
 
 
 def encode_cells(cells, scores: pd.DataFrame | None = None, score_features=()) -> np.ndarray:
@@ -83,7 +58,7 @@ def encode_cells(cells, scores: pd.DataFrame | None = None, score_features=()) -
     With score_features, `scores` must be a frame indexed by cell hash holding those columns
     (such as the table's to_dataframe().set_index('hash')); a missing score is NaN, which XGBoost
     treats as missing."""
-    cells = [_as_cell(c) for c in cells]
+    cells = [as_cell(c) for c in cells]
     width = len(PAIRS) * len(PAIR_STATES) + len(ATTRIBUTE_NAMES)
     parts = [np.array([_structure_row(c.canonical_text) for c in cells]).reshape(len(cells), width)]
     if score_features:
@@ -168,7 +143,7 @@ class Surrogate:
                                 num_boost_round=self.params.n_estimators)
             booster.feature_names = self.feature_names
             self.members.append(booster)
-        self.train_hashes = sorted({_as_cell(c).hash for c in cells})
+        self.train_hashes = sorted({as_cell(c).hash for c in cells})
         return self
 
     def fit_table(self, frame: pd.DataFrame, protocol=None) -> "Surrogate":
@@ -212,10 +187,10 @@ class Surrogate:
         from .files import atomic_write_bytes, check_output_file, make_parent, remove_quietly
         if not self.fitted:
             raise ModelFormatError("nothing to save: this surrogate has not been fitted")
-        path = check_output_file(path, "--out")
+        path = check_output_file(path, "`out`")
         if path.suffix != ".json":
             raise ConfigError(f"the model path must end in .json, got {path.name}")
-        make_parent(path, "--out")
+        make_parent(path, "`out`")
         files, shas, written = [], [], []
         try:
             for booster, member_path in zip(self.members, member_paths(path, len(self.members))):

@@ -1,0 +1,68 @@
+"""How the commands print: records, JSON (NaN as null), numbers, CSV options."""
+from __future__ import annotations
+
+
+
+
+def json_value(value):
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if hasattr(value, "item"):
+        return json_value(value.item())
+    return value
+
+
+def format_record(rec: dict) -> str:
+    def num(v, fmt):
+        return "-" if v is None or v != v else format(v, fmt)
+    lines = [f"table       {rec['table']} (shipped)"] if "table" in rec else []
+    lines += [f"dataset     {rec['dataset']}"] if "dataset" in rec else []
+    lines += [f"cell        {rec['hash']}  {rec['text']}  ({rec['space']} cell)",
+             f"attributes  " + ", ".join(f"{k} {rec[k]}" for k in ("n_forward", "n_backward", "depth", "n_nodes")),
+             f"scores      HD {num(rec['hd'], '.3f')}  SAHD {num(rec['sahd'], '.3f')}  SAHD-Eq.9 "
+             f"{num(rec['sahd_eq9'], '.3f')}  (log|det K|)",
+             f"network     {rec['n_params']} parameters; firing rate at init {num(rec['firing_rate_init'], '.4f')}"]
+    if not rec["trained"]:
+        lines.append("trained     no (scores only)")
+        return "\n".join(lines)
+    which = f"seed {rec['seed']}" if "seed" in rec else f"mean of {rec['n_seeds']} seeds"
+    lines += [f"trained     {which}, {rec['epochs']} epochs",
+              f"valid acc   {num(rec['valid_acc'], '.2f')} %  (std {num(rec['valid_acc_std'], '.2f')})",
+              f"test acc    {num(rec['test_acc'], '.2f')} %  (std {num(rec['test_acc_std'], '.2f')})",
+              f"train time  {num(rec['train_time'], '.1f')} s per run",
+              f"spikes      firing rate {num(rec['firing_rate'], '.4f')}, {num(rec['sops'], '.4g')} SOPs, "
+              f"{num(rec['energy_pj'], '.4g')} pJ per test image"]
+    for seed, r in rec.get("per_seed", {}).items():
+        lines.append(f"  seed {seed}    valid {num(r['valid_acc'], '.2f')} %, test {num(r['test_acc'], '.2f')} %, "
+                     f"{num(r['train_time'], '.1f')} s{'  DIVERGED' if r['diverged'] else ''}")
+    return "\n".join(lines)
+
+
+# (snnbench.analysis, snnbench.surrogate, snnbench.search; the table is a positional FILE here)
+def plain_json(value):
+    """JSON-ready copy of nested results: NaN -> null, numpy scalars -> Python numbers."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if hasattr(value, "item"):
+        return plain_json(value.item())
+    return value
+
+
+def number(value, fmt) -> str:
+    return "-" if value is None or value != value else format(value, fmt)
+
+
+def csv_ints(text, what):
+    from ..errors import ConfigError
+    try:
+        return [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated integers, got {text!r}") from None

@@ -1,0 +1,153 @@
+"""The paper's zero-cost search against a table: draw N candidate cells with the authors' sampler,
+keep the one with the best zero-cost score (HD or SAHD; or a random one), and look up what it
+achieves when trained. Over several runs this is the analogue of the paper's Table 4."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArchitectureNotInTable, ConfigError
+from ..space import Cell, check_space, in_space, sample_cells, sampler_probabilities
+
+
+PAPER_ALGOS = ("sahd", "hd", "random")
+
+
+def table_frame(bench) -> pd.DataFrame:
+    """The bench's one-row-per-cell frame indexed by cell hash (a DataFrame is accepted as is)."""
+    frame = bench if isinstance(bench, pd.DataFrame) else bench.to_dataframe()
+    return frame.set_index("hash", drop=False) if "hash" in frame.columns else frame
+
+
+def trained_mask(frame: pd.DataFrame) -> np.ndarray:
+    return np.isfinite(frame["valid_acc"].to_numpy(dtype=float))
+
+
+@dataclass
+class PaperSearchRun:
+    """One search: the winner among n_samples candidates and what it achieves (accuracies in %).
+    source: 'table' (measured), 'surrogate' (predicted, the model's target only) or 'untrained'."""
+    run: int
+    algo: str
+    space: str
+    n_samples: int
+    winner: str
+    text: str
+    score: float
+    valid_acc: float
+    test_acc: float
+    source: str
+    n_scored_now: int
+
+
+def paper_search(bench, space: str, algo: str = "sahd", n_samples: int = 5000, runs: int = 5, seed: int = 0,
+                 model=None, compute_missing: bool = True, restrict_to_table: bool = False,
+                 data_dir=None, device=None, progress: bool = False) -> list[PaperSearchRun]:
+    """The paper's search, `runs` times: draw n_samples cells with the authors' sampler
+    (space.sample_cells), keep the best by `algo` ('sahd', 'hd': highest score; 'random': the first
+    drawn), and look up the winner's mean accuracies in the table; if it was not trained, the
+    surrogate `model` predicts it (marked) or it is reported as untrained.
+
+    Scores come from the table; a candidate without one is scored now (scorer.score_one under the
+    table's protocol, seed 0) when compute_missing, else dropped. restrict_to_table draws from the
+    authors' sampler conditioned on the cell having been trained, so every winner is measured."""
+    check_space(space)
+    if algo not in PAPER_ALGOS:
+        raise ConfigError(f"unknown search {algo!r}: choose one of {', '.join(PAPER_ALGOS)}")
+    if n_samples < 1 or runs < 1:
+        raise ConfigError("`samples` and `runs` must be at least 1")
+    frame = table_frame(bench)
+    trained = set(frame.index[trained_mask(frame)])
+    if restrict_to_table and not any(space == "bw" or frame.at[h, "space"] == "fw" for h in trained):
+        raise ArchitectureNotInTable(f"the table has no trained cell of the {space} space")
+    scorer = _ScoreLookup(frame, bench, compute_missing, data_dir, device) if algo != "random" else None
+    results = []
+    for run in range(runs):
+        rng = np.random.default_rng([seed, run])
+        candidates = _draw(space, n_samples, rng, trained if restrict_to_table else None)
+        if scorer is None:
+            winner, score = candidates[0], float("nan")
+        else:
+            winner, score = scorer.best(candidates, algo, progress)
+        results.append(PaperSearchRun(run, algo, space, n_samples, winner.hash, winner.canonical_text, score,
+                                      *_outcome(frame, winner, model), n_scored_now=scorer.n_computed if scorer else 0))
+    return results
+
+
+def _draw(space: str, n: int, rng, allowed: set | None) -> list[Cell]:
+    """n cells from the authors' sampler; with `allowed`, from the sampler's distribution conditioned
+    on the cell's hash being in `allowed` (drawn directly with the exact probabilities)."""
+    if allowed is None:
+        return sample_cells(space, n, rng)
+    cells = [c for c in (Cell.from_hash(h) for h in sorted(allowed)) if in_space(c, space)]
+    weights = sampler_probabilities(space, cells)
+    picks = rng.choice(len(cells), size=n, p=weights / weights.sum())
+    return [cells[i] for i in picks]
+
+
+def _outcome(frame: pd.DataFrame, cell: Cell, model) -> tuple[float, float, str]:
+    """(valid_acc, test_acc, source) of a search's winner."""
+    if cell.hash in frame.index and np.isfinite(frame.at[cell.hash, "valid_acc"]):
+        return float(frame.at[cell.hash, "valid_acc"]), float(frame.at[cell.hash, "test_acc"]), "table"
+    if model is not None:
+        mean, _std = model.predict_cells([cell], scores=frame)
+        acc = {"valid_acc": float("nan"), "test_acc": float("nan"), model.target: float(mean[0])}
+        return acc["valid_acc"], acc["test_acc"], "surrogate"
+    return float("nan"), float("nan"), "untrained"
+
+
+class _ScoreLookup:
+    """Zero-cost scores of cells: from the table, else computed once and remembered."""
+
+    def __init__(self, frame, bench, compute_missing, data_dir, device):
+        self.frame, self.compute_missing = frame, compute_missing
+        self.protocol = getattr(bench, "protocol", None)
+        self.data_dir, self.device = data_dir, device
+        self.computed: dict[str, dict] = {}
+
+    @property
+    def n_computed(self) -> int:
+        return len(self.computed)
+
+    def score(self, cell: Cell, name: str) -> float:
+        if cell.hash in self.frame.index and name in self.frame.columns:
+            value = float(self.frame.at[cell.hash, name])
+            if not math.isnan(value):  # -inf (a singular kernel: HD of silent units) is a recorded score
+                return value
+        if not self.compute_missing:
+            return float("nan")
+        if cell.hash not in self.computed:
+            if self.protocol is None:
+                raise ConfigError("scores must be computed but the table has no protocol")
+            from ..build.scorer import score_one
+            self.computed[cell.hash] = score_one(cell, self.protocol, 0, self.data_dir, self.device)
+        return float(self.computed[cell.hash][name])
+
+    def best(self, candidates: list[Cell], name: str, progress: bool) -> tuple[Cell, float]:
+        from tqdm import tqdm
+        best, best_score = None, -math.inf
+        for cell in tqdm(candidates, disable=not progress, unit="cell", desc=f"{name} scores", delay=2):
+            value = self.score(cell, name)
+            if math.isfinite(value) and value > best_score:
+                best, best_score = cell, value
+        if best is None:
+            raise ArchitectureNotInTable(f"no candidate has a {name} score in the table "
+                                         "(allow computing the missing ones)")
+        return best, best_score
+
+
+def summarise_paper_search(results: list[PaperSearchRun]) -> dict:
+    """Mean and std (over runs, ddof 0) of the winners' accuracies, with how many came from where."""
+    frame = pd.DataFrame([asdict(r) for r in results])
+    out = {"algo": results[0].algo, "space": results[0].space, "runs": len(results),
+           "n_samples": results[0].n_samples}
+    for key in ("valid_acc", "test_acc", "score"):
+        values = frame[key].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        out[key] = float(values.mean()) if len(values) else float("nan")
+        out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
+    out["sources"] = frame["source"].value_counts().to_dict()
+    return out
