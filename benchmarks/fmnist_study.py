@@ -164,6 +164,34 @@ def report(args) -> None:
         print("  ".join(x.ljust(w) for x, w in zip(line, widths)))
 
 
+def paired(args) -> None:
+    """The variants on the cells that most of them trained (the screening's one-cell pair), the variants
+    that trained all of those: per cell the accuracy of each seed, then the mean, the mean seed
+    difference |d| and CPU-s per run."""
+    rows = read_rows(Path(args.results))
+    trained = {}
+    for r in rows:
+        trained.setdefault(r["variant"], set()).add(r["cell_hash"])
+    count = {h: sum(h in c for c in trained.values()) for h in {r["cell_hash"] for r in rows}}
+    common = {h for h, n in count.items() if n == max(count.values())}
+    variants = [v for v in trained if common <= trained[v]]
+    cells = sorted(common, key=lambda h: (_drawn_from(next(r for r in rows if r["cell_hash"] == h)), h))
+    head = ("variant", "settings", *[f"{h} ({_drawn_from(next(r for r in rows if r['cell_hash'] == h))}) s0 / s1"
+                                     for h in cells], "mean", "|d|", "cpu s/run")
+    lines = []
+    for v in variants:
+        sel = [r for r in rows if r["variant"] == v and r["cell_hash"] in common]
+        acc = {(r["cell_hash"], r["seed"]): (10.0 if r["diverged"] else r["valid_acc"]) for r in sel}
+        per_cell = [" / ".join(f"{acc[(h, s)]:.2f}" for s in (0, 1) if (h, s) in acc) for h in cells]
+        diffs = [abs(acc[(h, 0)] - acc[(h, 1)]) for h in cells if (h, 0) in acc and (h, 1) in acc]
+        lines.append((v, _describe(sel[0]["protocol_json"]), *per_cell, f"{np.mean(list(acc.values())):.2f}",
+                      f"{np.mean(diffs):.2f}" if diffs else "-", f"{np.mean([r['cpu_s'] for r in sel]):.0f}"))
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for line in lines:
+        print("| " + " | ".join(line) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -179,8 +207,10 @@ def main() -> None:
     p = sub.add_parser("report")
     p.add_argument("results")
     p.add_argument("--markdown", action="store_true")
+    q = sub.add_parser("paired", help="every variant on the cells all of them trained")
+    q.add_argument("results")
     args = ap.parse_args()
-    run(args) if args.command == "run" else report(args)
+    {"run": run, "report": report, "paired": paired}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ GRAPH_VERSION = 2
 LEGACY_GRAPH = "skip-idle"
 # Fields added after protocols were first recorded, each with a default that means "as before": a
 # protocol that leaves one at its default has the identity (and hash) it had before the field existed.
-OPTIONAL_FIELDS = ("input_size", "train_size")
+OPTIONAL_FIELDS = ("input_size", "train_size", "test_every")
 # The training step's GPU settings, with their defaults (the step as it was before they existed). Each
 # changes the numbers a run gives (rounding, fused kernels, other random draws), so each is part of the
 # identity, but only when it is not at its default: every protocol recorded before keeps its hash.
@@ -39,7 +39,9 @@ class Protocol:
     (None: the dataset's own side); the network is sized for it. train_size: the number of training
     images, a fixed stratified subset of the train split, nested across sizes (None: the whole split;
     validation and test are never subsetted). Both are part of the hash only when set (data module
-    docstring).
+    docstring). test_every: a run evaluates the test split (accuracy and loss) after the named budgets'
+    epochs, the half-way one and the last (train.budget_epochs), and, when set, after every
+    test_every-th epoch too (1: every epoch, as NATS-Bench records); part of the hash only when set.
 
     The training step (train module docstring), each setting left out of the hash at its default:
     autocast 'bf16' runs the forward pass and the loss of training and evaluation under
@@ -67,6 +69,7 @@ class Protocol:
     graph: str = "authors"
     input_size: int | None = None
     train_size: int | None = None
+    test_every: int | None = None
     autocast: str = "off"
     compile: bool = False
     device_augment: bool = False
@@ -145,6 +148,8 @@ class Protocol:
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ConfigError(f"protocol {self.name}: {key} must be a whole number or None, got {value!r}")
+        if self.test_every is not None and self.test_every < 1:
+            raise ConfigError(f"protocol {self.name}: test_every must be at least 1 (or None), got {self.test_every}")
         size = self.input_size
         if size is not None and not (4 <= size <= native.image_size and size % 4 == 0):
             raise ConfigError(f"protocol {self.name}: input_size {size} must be a multiple of 4 from 4 to "
@@ -166,12 +171,11 @@ PROTOCOLS = {
     "digits-cpu": Protocol(name="digits-cpu", dataset="digits", width=8, timesteps=5, epochs=15,
                            batch_size=32, lr=0.1, augmentation="none", bn_stats="per_timestep",
                            classifier_init="fan_in", score_batch=64, score_repeat=2),
-    # Provisional: the CPU protocol for Fashion-MNIST (16x16 images, 10,000 training images). Its values
-    # are placeholders until the protocol study of issue 13 chooses them (as the sweep chose digits-cpu's);
-    # they will be replaced then, and with them this protocol's hash.
-    "fmnist-cpu": Protocol(name="fmnist-cpu", dataset="fashion-mnist", width=8, timesteps=5, epochs=10,
+    # The CPU protocol of the shipped Fashion-MNIST tables, chosen by the protocol study of issue 13
+    # (benchmarks/fmnist_study.py; README "The CPU protocol for Fashion-MNIST").
+    "fmnist-cpu": Protocol(name="fmnist-cpu", dataset="fashion-mnist", width=8, timesteps=5, epochs=12,
                            batch_size=32, lr=0.1, augmentation="none", bn_stats="per_timestep",
-                           classifier_init="fan_in", input_size=16, train_size=10000, score_batch=64,
+                           classifier_init="fan_in", input_size=8, train_size=5000, score_batch=64,
                            score_repeat=2),
 }
 

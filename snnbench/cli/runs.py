@@ -94,7 +94,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
 
 
 def _step_options(fn):
-    """The training step's protocol settings (Protocol: autocast, compile, device_augment), each
+    """The training step's protocol settings (Protocol: autocast, compile, device_augment, test_every), each
     recorded in the protocol and its hash when set; left out, the protocol's own."""
     options = [
         click.option("--autocast", type=click.Choice(["off", "bf16"]), default=None,
@@ -103,6 +103,8 @@ def _step_options(fn):
                      help="torch.compile the training forward pass (needs a compiler; every architecture compiles anew)."),
         click.option("--device-augment/--no-device-augment", "device_augment", default=None,
                      help="Draw the crop/flip augmentation on the training device from its own generator."),
+        click.option("--test-every", type=click.IntRange(1), default=None,
+                     help="Evaluate the test split every K epochs too (default: at the half-way and last epochs only)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -121,8 +123,8 @@ def _step_options(fn):
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
               help="Checkpoint the run here every epoch; run the same command again to resume it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON (NaN as null).")
-def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, device_augment, data_dir, device,
-              checkpoint_dir, as_json):
+def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, device_augment, test_every, data_dir,
+              device, checkpoint_dir, as_json):
     """Train one CELL (hash or text) from scratch under a protocol and print its record: what a table
     row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study."""
     from ..jobs import check_device, run_job
@@ -132,7 +134,7 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
     if named.dataset != dataset:
         raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
     protocol = get_protocol(named.name, epochs=epochs, autocast=autocast, compile=compile_,
-                            device_augment=device_augment)
+                            device_augment=device_augment, test_every=test_every)
     seed = seed_option(seed, "--seed")
     check_device(device)
     cell_hash = Cell.parse(cell).hash
@@ -188,7 +190,8 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
 @click.option("--dry-run", is_flag=True, help="Print the jobs (in all, in the journal already, left) and their estimated cost from a short calibration here; write nothing.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
 def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
-              score_all, scores_only, epochs, width, timesteps, graph, autocast, compile_, device_augment, workers,
+              score_all, scores_only, epochs, width, timesteps, graph, autocast, compile_, device_augment, test_every,
+              workers,
               jobs_per_gpu, executor, address, journal,
               data_dir, device, checkpoint_every, checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet,
               label, dry_run, out):
@@ -200,7 +203,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
     from ..protocols import default_protocol, get_protocol
     protocol = get_protocol(protocol_name or default_protocol(dataset), epochs=epochs, width=width,
                             timesteps=timesteps, graph=graph, autocast=autocast, compile=compile_,
-                            device_augment=device_augment)
+                            device_augment=device_augment, test_every=test_every)
     if protocol.dataset != dataset:
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
     from ..space import read_cell_list

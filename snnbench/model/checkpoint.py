@@ -24,7 +24,8 @@ from ..errors import CheckpointError
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = "snnbench-train-checkpoint"
 CHECKPOINT_VERSION = 1
-CURVES = ("train_loss", "train_acc", "valid_acc_curve", "epoch_time")
+CURVES = ("train_loss", "train_acc", "valid_acc_curve", "epoch_time", "valid_loss_curve", "test_acc_curve",
+          "test_loss_curve")
 
 
 def job_folder(root, cell_hash: str, protocol_hash: str, seed: int) -> Path:
@@ -110,7 +111,7 @@ class TrainingCheckpoint:
         if state.get("cuda_rng") is not None and torch.device(device).type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), torch.device(device))
         for name in CURVES:
-            setattr(record, name, list(state["record"][name]))
+            setattr(record, name, list(state["record"].get(name, [])))  # curves added later: absent before
         record.epochs_run = int(state["record"]["epochs_run"])
         return int(state["step"]), float(state["record"]["elapsed"])
 

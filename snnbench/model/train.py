@@ -40,8 +40,14 @@ AUGMENT_SEED = 20_000  # the device generator of the augmentation draws (device_
 
 @dataclass
 class TrainRecord:
-    """One training run. Accuracies in %, times in seconds; firing rates in spikes per neuron per
-    timestep; sops / macs per test image; energy in pJ per test image."""
+    """One training run. Accuracies in %, losses mean cross-entropy, times in seconds; firing rates in
+    spikes per neuron per timestep; sops / macs per test image; energy in pJ per test image.
+
+    Per epoch: train_loss, train_acc (over the epoch's steps), valid_acc_curve, valid_loss_curve,
+    epoch_time (training and validation of the epoch), and test_acc_curve / test_loss_curve, which hold
+    None (JSON null) but at the epochs the test split is evaluated (epochs_with_test: the named budgets, the half-way
+    epoch and the last, or every epoch). Test evaluations are not part of epoch_time nor train_time:
+    a search never pays for them."""
     cell_hash: str
     protocol_hash: str
     seed: int
@@ -49,8 +55,12 @@ class TrainRecord:
     train_acc: list = field(default_factory=list)
     valid_acc_curve: list = field(default_factory=list)
     epoch_time: list = field(default_factory=list)
+    valid_loss_curve: list = field(default_factory=list)
+    test_acc_curve: list = field(default_factory=list)
+    test_loss_curve: list = field(default_factory=list)
     valid_acc: float = float("nan")
     test_acc: float = float("nan")
+    test_loss: float = float("nan")
     train_time: float = 0.0
     n_params: int = 0
     firing_rates: dict = field(default_factory=dict)
@@ -124,11 +134,12 @@ def precision(autocast: str, device) -> contextlib.AbstractContextManager:
 @torch.no_grad()
 def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: int = 256,
              spike_stats: bool = False, autocast: str = "off") -> dict:
-    """Accuracy (%) on a split in eval mode; with spike_stats, also firing rates, SOPs, MACs and energy.
-    autocast: 'off' or 'bf16' (Protocol.autocast)."""
+    """Accuracy (%) and mean cross-entropy loss on a split in eval mode; with spike_stats, also firing
+    rates, SOPs, MACs and energy. autocast: 'off' or 'bf16' (Protocol.autocast)."""
     data = getattr(dataset, split)
     net.eval()
     correct, n = 0, len(data)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=data.labels.device)
     spikes, units, sops = {}, {}, [0.0]
     handles = []
     if spike_stats:
@@ -145,11 +156,13 @@ def evaluate(net: SNASNet, dataset: Dataset, split: str = "valid", batch_size: i
             reset_state(net)
             with precision(autocast, images.device):
                 logits = net(images)
-            correct += int((logits.argmax(1) == data.labels[start:start + batch_size]).sum())
+            labels = data.labels[start:start + batch_size]
+            correct += int((logits.argmax(1) == labels).sum())
+            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
     finally:
         for h in handles:
             h.remove()
-    result = {"acc": 100.0 * correct / n}
+    result = {"acc": 100.0 * correct / n, "loss": float(loss_sum) / n}
     if spike_stats:
         macs = stem_macs(net)
         result.update(firing_rates={k: spikes[k] / units[k] for k in spikes},
@@ -218,6 +231,21 @@ def training_forward(net: SNASNet, protocol: Protocol):
     return torch.compile(net, dynamic=False) if protocol.compile else net
 
 
+def budget_epochs(epochs: int) -> dict:
+    """The named training budgets of a protocol of `epochs` epochs: 'half' (epochs // 2, at least 1)
+    and 'full' (the last epoch), as NATS-Bench names its '12' and '200' epoch budgets."""
+    return {"half": max(epochs // 2, 1), "full": epochs}
+
+
+def epochs_with_test(protocol: Protocol) -> set:
+    """The epochs (1-based) after which a run evaluates the test split: the named budgets, and every
+    `protocol.test_every`-th epoch when that is set."""
+    chosen = set(budget_epochs(protocol.epochs).values())
+    if protocol.test_every:
+        chosen |= set(range(protocol.test_every, protocol.epochs + 1, protocol.test_every))
+    return chosen
+
+
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     full, rest = divmod(n_train, batch_size)
     return full + (1 if rest >= 2 else 0)
@@ -277,7 +305,8 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
     resumed = checkpoint.restore(net, optimizer, generator, record, device, augment_generator) if checkpoint else None
     if resumed is not None:
         step, earlier = resumed
-    t_start = time.perf_counter()
+    tested = epochs_with_test(protocol)
+    t_start, excluded = time.perf_counter(), 0.0  # excluded: seconds spent on the test split
     for epoch in range(record.epochs_run, protocol.epochs):
         t0 = time.perf_counter()
         out = _train_epoch(net, dataset, protocol, optimizer, step, total, generator, augment_generator, forward)
@@ -287,20 +316,28 @@ def train_cell(cell, protocol: Protocol, seed: int = 0, dataset: Dataset | None 
         loss, acc, step = out
         record.train_loss.append(loss)
         record.train_acc.append(acc)
-        record.valid_acc_curve.append(evaluate(net, dataset, "valid", autocast=protocol.autocast)["acc"])
+        valid = evaluate(net, dataset, "valid", autocast=protocol.autocast)
+        record.valid_acc_curve.append(valid["acc"])
+        record.valid_loss_curve.append(valid["loss"])
         record.epoch_time.append(time.perf_counter() - t0)
         record.epochs_run = epoch + 1
+        t_test = time.perf_counter()
+        last = record.epochs_run == protocol.epochs
+        test = evaluate(net, dataset, "test", spike_stats=last, autocast=protocol.autocast) \
+            if record.epochs_run in tested else {"acc": None, "loss": None}
+        record.test_acc_curve.append(test.pop("acc"))
+        record.test_loss_curve.append(test.pop("loss"))
+        excluded += time.perf_counter() - t_test
         if checkpoint is not None and checkpoint.due(record.epochs_run, protocol.epochs):
-            checkpoint.save(net, optimizer, generator, step, record, earlier + time.perf_counter() - t_start, device,
-                            augment_generator)
+            checkpoint.save(net, optimizer, generator, step, record,
+                            earlier + time.perf_counter() - t_start - excluded, device, augment_generator)
         if on_epoch is not None:
             on_epoch(record)
-    record.train_time = earlier + time.perf_counter() - t_start
+    record.train_time = earlier + time.perf_counter() - t_start - excluded
     if not record.diverged:
         record.valid_acc = record.valid_acc_curve[-1]
-        stats = evaluate(net, dataset, "test", spike_stats=True, autocast=protocol.autocast)
-        record.test_acc = stats.pop("acc")
-        for key, value in stats.items():
+        record.test_acc, record.test_loss = record.test_acc_curve[-1], record.test_loss_curve[-1]
+        for key, value in test.items():  # the spike statistics of the last epoch's test pass
             setattr(record, key, value)
     if checkpoint is not None:
         checkpoint.remove()
