@@ -89,7 +89,8 @@ class SearchSpace:
 
     def cell(self, index: int) -> Cell:
         """The Cell (canonical form) with this index."""
-        return Cell(self._index.matrices([self.index(self[index])])[0])
+        self[index]  # checks the index
+        return Cell(self._index.matrices([int(index) % len(self)])[0])
 
     # -- drawing
     def _pool(self, trained_in) -> np.ndarray:
