@@ -208,11 +208,16 @@ class ShippedTables(TableLookups, TableReader):
             first = first or b
         if first is not None:
             return first
+        self._raise_in_none(cell)
+
+    def _raise_in_none(self, cell):
+        """Raise the error for a cell no table holds: UnknownHashError for a hash of no cell, else
+        ArchitectureNotInTable naming the cell (parsing it reads the space index)."""
         try:
-            self.tables[0].row(cell)  # raises: UnknownHashError, or ArchitectureNotInTable with the parsed cell
+            self.tables[0].row(cell)
         except ArchitectureNotInTable as exc:
             raise self._in_none(exc) from None
-        raise AssertionError(f"{key} was found in {self.tables[0].path} after all")
+        raise AssertionError(f"{cell!r} was found in {self.tables[0].path} after all")
 
     def _in_none(self, error: ArchitectureNotInTable) -> ArchitectureNotInTable:
         """The error for a cell that no table holds (error: one table's, which carries the parsed cell)."""
@@ -235,17 +240,16 @@ class ShippedTables(TableLookups, TableReader):
         """Bench.query on every table that holds the cell, in the tables' order, each record with
         'table' (the file name) and 'dataset'; tables without the cell are skipped. Raises
         ArchitectureNotInTable when none holds it (InvalidCellError for a text that is no cell)."""
-        records, error = [], None
+        records = []
+        key = cell_hash(cell)  # then a hash lookup per table: the cell is not parsed again
         for b in self.tables:
-            try:
-                rec = b.query(cell, seed=seed, epoch=epoch)
-            except ArchitectureNotInTable as exc:
-                error = exc
+            if b._find_hash(key) < 0:
                 continue
+            rec = b.query(key, seed=seed, epoch=epoch)
             rec["table"], rec["dataset"] = b.path.name, b.metadata["dataset"]
             records.append(rec)
         if not records:
-            raise self._in_none(error)
+            self._raise_in_none(cell)
         return records
 
     def curves(self, cell) -> dict:

@@ -112,6 +112,18 @@ def test_getitem_iteration_and_in(bench):
         assert "0302 0030 3003 0000" not in bench
 
 
+def test_the_query_command_reads_no_space_index_for_a_cell_of_a_shipped_table():
+    if not (TABLES / "digits-bw.h5").is_file():
+        pytest.skip("the shipped tables are not in this checkout")
+    code = ("import sys, snnbench\nfrom snnbench.cli import main\nfrom snnbench.space import space_index\n"
+            "h = snnbench.open('digits-bw').cells(trained_only=True)[0]\n"
+            "try:\n    main(['query', h], prog_name='snnbench')\nexcept SystemExit as e:\n    assert not e.code\n"
+            "print('INDEX', space_index.cache_info().currsize, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "INDEX 0 False"
+
+
 LIGHT = r"""
 import sys
 import snnbench
@@ -119,6 +131,7 @@ from snnbench.space import SearchSpace, space_index
 with snnbench.open() as view:
     bw_hash = snnbench.open("digits-bw").cells(trained_only=True)[0]
     view.query(bw_hash)
+    assert [r["table"] for r in view.query_all(bw_hash)] == ["digits-bw.h5"]
     assert bw_hash in view
     view.query_many(view.cells()[:1000])
     view.find_best(max_params=40000)
