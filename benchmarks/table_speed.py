@@ -157,8 +157,11 @@ def cold_cli_query(arch_hash: str, cache: str | None) -> tuple:
              "try:\n    runpy.run_module('snnbench', run_name='__main__')\nexcept SystemExit:\n    pass\n"
              "r = resource.getrusage(resource.RUSAGE_SELF)\n"
              "print('RUSAGE', r.ru_utime + r.ru_stime, r.ru_maxrss / 1e3)\n")
+    import snnbench
+    source = Path(snnbench.__file__).resolve().parents[1]  # `python -c` imports from its folder first
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", child], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", child], env=env, check=True, capture_output=True, text=True,
+                         cwd=source)
     wall = time.perf_counter() - t0
     cpu, peak = out.stdout.strip().splitlines()[-1].split()[1:]
     return wall, float(cpu), float(peak)
