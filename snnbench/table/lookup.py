@@ -59,11 +59,12 @@ class TableLookups:
         if missing not in ("raise", "nan"):
             raise ConfigError(f"missing must be 'raise' or 'nan', got {missing!r}")
         hashes = cell_hashes(cells)
+        cells = cells if isinstance(cells, (list, tuple, np.ndarray)) else None  # an iterator is spent
         frame, found = self._rows_frame(hashes)
         if missing == "raise" and not found.all():
             first = int(np.flatnonzero(~found)[0])
-            self.query(list(cells)[first] if not isinstance(cells, np.ndarray) else cells[first])
-            raise ArchitectureNotInTable(f"cell {hashes[first]} is not in this table")  # query raised already
+            self.query(hashes[first] if cells is None else cells[first])  # raises, naming the cell
+            raise ArchitectureNotInTable(f"cell {hashes[first]} is not in this table")
         if missing == "nan":
             frame["hash"] = hashes
             frame["in_table"] = found

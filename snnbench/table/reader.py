@@ -353,8 +353,7 @@ class Bench(TableLookups, TableReader):
         found = rows >= 0
         frame = self._frame().iloc[np.where(found, rows, 0)].reset_index(drop=True)
         if not found.all():
-            frame = frame.astype(object)
-            frame.loc[~found, :] = np.nan
+            frame = frame.where(np.broadcast_to(found[:, None], frame.shape))  # NaN rows (ints become floats)
         return frame, found
 
     def to_dataframe(self):

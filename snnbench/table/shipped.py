@@ -282,8 +282,7 @@ class ShippedTables(TableLookups, TableReader):
         found = (self._frame_keys[rows] == keys) if len(frame) else np.zeros(len(keys), bool)
         out = frame.iloc[np.where(found, rows, 0)].reset_index(drop=True)
         if not found.all():
-            out = out.astype(object)
-            out.loc[~found, :] = np.nan
+            out = out.where(np.broadcast_to(found[:, None], out.shape))  # NaN rows (ints become floats)
         return out, found
 
     def _union(self, trained_only: bool = False) -> list[str]:

@@ -65,6 +65,9 @@ def test_query_many_says_which_cell_is_missing_or_marks_it(bench):
         bench.query_many([bench.cells()[0], absent])
     frame = bench.query_many([bench.cells()[0], absent], missing="nan")
     assert list(frame["in_table"]) == [True, False] and math.isnan(frame["valid_acc"][1])
+    assert frame["valid_acc"].dtype.kind == "f" and frame["n_params"][0] == bench.query(bench.cells()[0])["n_params"]
+    assert list(frame["hash"]) == [bench.cells()[0], absent]
+    assert list(bench.query_many(h for h in bench.cells()[:3])["hash"]) == bench.cells()[:3]  # any iterable
     with pytest.raises(ConfigError):
         bench.query_many(bench.cells()[0])  # one cell is not a list of cells
     with pytest.raises(ConfigError, match="unknown column"):
