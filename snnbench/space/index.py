@@ -2,7 +2,7 @@
 text (the order of enumerate.unique_texts), with vectorised lookups hash -> index -> canonical
 matrix (numpy only).
 
-Enumerating the bw space costs about a second and 200 MB (531,441 encodings pruned and
+Enumerating the bw space costs about a CPU-second and 50 MB (531,441 encodings pruned and
 canonicalised); the index it yields (canonical keys and hashes, 2.5 MB for bw) is kept in the
 user's cache folder and read back in milliseconds. A cached index is used only when the SHA-256
 of its content equals the digest recorded below, so a damaged or stale file is rebuilt, never
@@ -128,7 +128,7 @@ def _write_cache(path: Path, index: SpaceIndex) -> None:
 @functools.lru_cache(maxsize=2)
 def space_index(space: str) -> SpaceIndex:
     """The index of a space ('fw' or 'bw'): read from the user's cache when its digest matches,
-    else enumerated (about 1 CPU-s for bw) and written there."""
+    else enumerated (under 1 CPU-s for bw) and written there."""
     check_space(space)
     path = cache_file(space)
     index = _read_cached(path, space) if INDEX_DIGESTS.get(space) else None
