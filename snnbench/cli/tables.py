@@ -12,19 +12,51 @@ from .format import format_record, json_value
 from .group import main, table_input
 
 
-def _surrogate_prediction(model, cell_hash, protocol_hashes):
-    """Prediction of the surrogate for a cell; a model fit under a protocol that none of the tables
-    queried has is refused."""
+def _load_checked_surrogate(model, protocol_hashes):
+    """The surrogate of a model file; a model fit under a protocol that none of the tables queried
+    has is refused (ModelFormatError)."""
     from ..errors import ModelFormatError
     from ..surrogate import load_surrogate
     hashes = sorted(set(protocol_hashes))
     if len(hashes) == 1:
-        return load_surrogate(model, protocol_hash=hashes[0]).predict_cells([cell_hash])
+        return load_surrogate(model, protocol_hash=hashes[0])
     surrogate = load_surrogate(model)
     if surrogate.protocol_hash is not None and surrogate.protocol_hash not in hashes:
         raise ModelFormatError(f"the surrogate was fit on protocol {surrogate.protocol_hash}, which none of the "
                                f"tables queried has ({', '.join(hashes)}): fit a model on one of them")
-    return surrogate.predict_cells([cell_hash])
+    return surrogate
+
+
+def _surrogate_prediction(model, cell_hash, protocol_hashes, scores=None):
+    """Prediction of the surrogate for a cell: (mean, std) arrays of one value, in %."""
+    return _load_checked_surrogate(model, protocol_hashes).predict_cells([cell_hash], scores=scores)
+
+
+def _predict_untrained(records, model, protocol_hashes) -> None:
+    """Add the surrogate's prediction to each record of a cell the table scored but did not train:
+    predicted_<target> and predicted_std (%), predicted_by (the model file). Trained records are
+    left as measured."""
+    untrained = [r for r in records if not r["trained"]]
+    if not untrained:
+        return
+    import pandas as pd
+    surrogate = _load_checked_surrogate(model, protocol_hashes)
+    for rec in untrained:  # the record's own scores, for a model that uses them as features
+        scores = pd.DataFrame([{k: v for k, v in rec.items() if k != "per_seed"}]).set_index("hash")
+        mean, std = surrogate.predict_cells([rec["hash"]], scores=scores)
+        rec[f"predicted_{surrogate.target}"] = float(mean[0])
+        rec["predicted_std"] = float(std[0])
+        rec["predicted_by"] = str(model)
+
+
+def _format_with_prediction(rec) -> str:
+    """format_record, plus the surrogate's prediction of an untrained cell, labelled as one."""
+    text = format_record(rec)
+    predicted = [k for k in rec if k.startswith("predicted_") and k not in ("predicted_std", "predicted_by")]
+    for key in predicted:
+        text += (f"\npredicted   {key[len('predicted_'):]} {rec[key]:.2f} % (std {rec['predicted_std']:.2f}) by "
+                 f"{rec['predicted_by']}: a surrogate's prediction, not a measurement")
+    return text
 
 
 def _echo_prediction(cell_hash, model, prediction, as_json, where) -> None:
@@ -59,7 +91,8 @@ def _not_in_table(exc, cell_hash, model, where_option) -> Exception:
 @click.option("--epoch", type=int, default=None, help="Validation accuracy and time after this epoch (1-based).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (NaN as null): the record with --table, else a "
               "list of records, one per shipped table holding the cell.")
-@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate model predicting cells the table lacks.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate model predicting the cells "
+              "the table did not train (scored only) or lacks; a prediction is labelled as one.")
 def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
     """Print the record of CELL (hash or row text such as "0302 0030 3003 0000") from a table; without
     --table, every shipped table's record of it, one block per table (a table without the cell is
@@ -82,10 +115,12 @@ def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
                 raise _not_in_table(exc, cell_hash, model, f" --table {table_path}") from None
             _echo_prediction(cell_hash, model, prediction, as_json, "this table")
             return
+        if model is not None:
+            _predict_untrained([rec], model, [bench.metadata["protocol_hash"]])
     if as_json:
         click.echo(json.dumps(json_value(rec), sort_keys=True))
     else:
-        click.echo(format_record(rec))
+        click.echo(_format_with_prediction(rec))
 
 
 def _check_table_dataset(bench, dataset) -> None:
@@ -110,10 +145,12 @@ def _query_shipped(cell, dataset, seed, epoch, as_json, model) -> None:
                 raise _not_in_table(exc, cell_hash, model, where) from None
             _echo_prediction(cell_hash, model, prediction, as_json, "the shipped tables")
             return
+        if model is not None:
+            _predict_untrained(records, model, [b.metadata["protocol_hash"] for b in view.tables])
     if as_json:
         click.echo(json.dumps([json_value(r) for r in records], sort_keys=True))
     else:
-        click.echo("\n\n".join(format_record(r) for r in records))
+        click.echo("\n\n".join(_format_with_prediction(r) for r in records))
 
 
 @main.command("info")

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidCellError, UnknownHashError
-from .canonical import (N_NODES, OP_NAMES, OPS, canonical_batch, check_encoding, hash_text, is_architecture,
+from .canonical import (HASH_LENGTH, N_NODES, OP_NAMES, OPS, canonical_batch, check_encoding, hash_text, is_architecture,
                         looks_like_hash, matrix_to_text, prune_batch, text_to_matrix)
 from .encoding import matrix_pair_states
-from .enumerate import hash_index
+from .index import canonical_text_of_hash
 
 
 # ----------------------------------------------------------------------------- the Cell value
@@ -57,7 +57,7 @@ class Cell:
         """Cell (in canonical form) whose hash is arch_hash; UnknownHashError if no cell of the bw space
         (which contains the fw space) has it."""
         key = str(arch_hash).strip().lower()
-        text = hash_index().get(key)
+        text = canonical_text_of_hash(key) if len(key) == HASH_LENGTH else None
         if text is None:
             raise UnknownHashError(f"{arch_hash!r} is not the hash of any cell of the fw or bw space")
         return cls.from_text(text)

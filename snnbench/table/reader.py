@@ -19,6 +19,7 @@ from ..errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, Snn
 from ..options import whole_number
 from ..space import ATTRIBUTE_NAMES, HASH_LENGTH, Cell, cell_attributes, looks_like_hash, matrix_to_text
 from .interface import TableReader
+from .lookup import TableLookups, cell_hash
 from .schema import (CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems, open_h5,
                      protocol_fields)
 
@@ -43,17 +44,22 @@ def _std(values) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in kept) / len(kept))
 
 
-class Bench(TableReader):
+class Bench(TableLookups, TableReader):
     """A table opened for queries. Build with snnbench.open(path).
 
     Opening reads the metadata and the hash index (cells/hash, cells/train_row); every query reads
     the rows it needs. Accuracies are in %, times in seconds, firing rates in spikes per neuron per
     timestep, sops per test image, energy in pJ per test image. Means over seeds ignore diverged
-    runs (NaN); standard deviations are population ones (numpy's default)."""
+    runs (NaN); standard deviations are population ones (numpy's default).
+
+    Also: bench[cell] (a query), iteration over the hashes, query_many(cells) (a DataFrame, one
+    row per cell) and find_best(metric, max_params=..., max_sops=...) (snnbench/table/lookup.py)."""
 
     def __init__(self, path):
         self.path = Path(path)
         self._datasets = {}
+        self._whole = {}  # columns a query reads, read in full on first use (a query then costs no I/O)
+        self._frame_cache = None
         self._closed = False
         self._file = open_h5(self.path)
         try:
@@ -109,6 +115,15 @@ class Bench(TableReader):
         except (OSError, RuntimeError, ValueError, IndexError, TypeError) as exc:
             raise TableFormatError(f"{self.path} is damaged: cannot read {name} ({first_line(exc)})") from None
 
+    def _cached(self, name: str) -> np.ndarray:
+        """A dataset read in full once (the per-cell columns a query reads: a few MB for 100,000 cells)."""
+        if self._closed:
+            raise TableClosedError(f"{self.path} was closed: open it again with snnbench.open")
+        whole = self._whole.get(name)
+        if whole is None:
+            whole = self._whole[name] = self._read(name)
+        return whole
+
     def column(self, name: str) -> np.ndarray:
         """One dataset of the table in full, by its HDF5 path (docs/TABLE_FORMAT.md), e.g.
         'scores/where' [cells, scoring seeds] or 'train/done' [trained cells, seeds]."""
@@ -125,6 +140,8 @@ class Bench(TableReader):
 
     def close(self) -> None:
         self._closed = True
+        self._whole.clear()
+        self._frame_cache = None
         self._file.close()
 
     def __enter__(self):
@@ -166,8 +183,11 @@ class Bench(TableReader):
     def index(self, hashes) -> np.ndarray:
         """Rows of many hashes at once (int64 array; -1 where a hash is not in the table)."""
         # a key that is not ASCII is no hash: '?' in its place finds nothing
-        keys = np.array([str(h).strip().lower().encode("ascii", "replace")[:HASH_LENGTH + 1] for h in hashes],
-                        dtype=f"S{HASH_LENGTH + 1}")
+        if isinstance(hashes, np.ndarray) and hashes.dtype.kind == "S":
+            keys = hashes
+        else:
+            keys = np.array([str(h).strip().lower().encode("ascii", "replace")[:HASH_LENGTH + 1] for h in hashes],
+                            dtype=f"S{HASH_LENGTH + 1}")
         if len(self._hashes) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
         rows = np.minimum(np.searchsorted(self._hashes, keys), len(self._hashes) - 1)
@@ -198,6 +218,11 @@ class Bench(TableReader):
         return row
 
     def __contains__(self, cell) -> bool:
+        if isinstance(cell, str):
+            try:
+                return self._find_hash(cell_hash(cell)) >= 0  # a hash of no cell is in no table
+            except (InvalidCellError, KeyError):
+                return False
         try:
             self.row(cell)
         except (ArchitectureNotInTable, InvalidCellError, KeyError):
@@ -230,22 +255,22 @@ class Bench(TableReader):
     def _cell_record(self, row: int) -> dict:
         # text and space follow from the canonical matrix (verify checks that the stored columns
         # agree), which saves two reads per query
-        matrix = self._read("cells/matrix", row)
+        matrix = self._cached("cells/matrix")[row]
         attributes = cell_attributes(matrix)
         rec = {"hash": self._hashes[row].decode(), "text": matrix_to_text(matrix),
                "space": "bw" if attributes["has_backward"] else "fw", **attributes}
         for name in ("hd", "sahd", "sahd_eq9"):
-            rec[name] = _mean(self._read(f"scores/{name}", row))
-        rec["n_params"] = int(self._read("cells/n_params", row))
-        rec["firing_rate_init"] = _mean(self._read("scores/firing_rate", row))
+            rec[name] = _mean(self._cached(f"scores/{name}")[row])
+        rec["n_params"] = int(self._cached("cells/n_params")[row])
+        rec["firing_rate_init"] = _mean(self._cached("scores/firing_rate")[row])
         return rec
 
     def _seed_records(self, trow: int, epoch: int | None) -> dict:
         """{seed: values of that seed's run} for the finished runs of train row trow."""
-        done = self._read("train/done", trow)
-        values = {f: self._read(f"train/{f}", trow) for f in TRAIN_FIELDS}
-        epochs_run = self._read("train/epochs_run", trow)
-        diverged = self._read("train/diverged", trow)
+        done = self._cached("train/done")[trow]
+        values = {f: self._cached(f"train/{f}")[trow] for f in TRAIN_FIELDS}
+        epochs_run = self._cached("train/epochs_run")[trow]
+        diverged = self._cached("train/diverged")[trow]
         if epoch is not None:
             valid_curve = self._read("train/curves/valid_acc", (trow, slice(None), epoch - 1))
             epoch_times = self._read("train/curves/epoch_time", (trow, slice(None), slice(0, epoch)))
@@ -314,6 +339,23 @@ class Bench(TableReader):
                 for k, seed in enumerate(self.seeds) if done[k]}
 
     # -- everything
+    def _frame(self):
+        """to_dataframe(), read once and kept (query_many and find_best read it; do not modify it)."""
+        if self._closed:
+            raise TableClosedError(f"{self.path} was closed: open it again with snnbench.open")
+        if self._frame_cache is None:
+            self._frame_cache = self.to_dataframe()
+        return self._frame_cache
+
+    def _rows_frame(self, hashes: list):
+        """(frame rows of the hashes, in order, NaN rows where missing; found: bool [n])."""
+        rows = self.index(hashes)
+        found = rows >= 0
+        frame = self._frame().iloc[np.where(found, rows, 0)].reset_index(drop=True)
+        if not found.all():
+            frame = frame.where(np.broadcast_to(found[:, None], frame.shape))  # NaN rows (ints become floats)
+        return frame, found
+
     def to_dataframe(self):
         """One row per cell (sorted by hash): the query keys (without per_seed), plus
         valid_acc_s{seed} and test_acc_s{seed} for every training seed."""

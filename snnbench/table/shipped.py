@@ -25,8 +25,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from ..errors import ArchitectureNotInTable, ConfigError
+from ..errors import ArchitectureNotInTable, ConfigError, InvalidCellError
 from .interface import TableReader
+from .lookup import TableLookups, cell_hash
 from .manifest import MANIFEST_NAME, read_manifest
 from ..profiles import DATASETS
 
@@ -130,7 +131,7 @@ def find_shipped(name: str) -> Path | None:
     return next((t for t in found[1] if t.name in wanted and t.is_file()), None)
 
 
-class ShippedTables(TableReader):
+class ShippedTables(TableLookups, TableReader):
     """The shipped tables as one read-only view: what `snnbench.open()` returns.
 
     A cell is answered by the first table (the manifest's order: digits fw, then bw, then the tables
@@ -149,6 +150,7 @@ class ShippedTables(TableReader):
         if dataset is not None and dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
         self.tables = []
+        self._frame_cache = self._frame_keys = None
         try:
             for p in paths:
                 self.tables.append(Bench(p))
@@ -179,6 +181,7 @@ class ShippedTables(TableReader):
 
     # -- life
     def close(self) -> None:
+        self._frame_cache = self._frame_keys = None
         for b in self.tables:
             b.close()
 
@@ -194,19 +197,27 @@ class ShippedTables(TableReader):
     # -- which table answers
     def table_for(self, cell):
         """The Bench that answers for a cell: the first that trained it, else the first holding it."""
-        first, error = None, None
-        for b in self.tables:
-            try:
-                row = b.row(cell)
-            except ArchitectureNotInTable as exc:
-                error = exc
+        key = cell_hash(cell)  # InvalidCellError for a text or matrix that is no cell
+        first = None
+        for b in self.tables:  # a hash lookup per table: no table parses the cell again
+            row = b._find_hash(key)
+            if row < 0:
                 continue
             if b._train_row[row] >= 0:
                 return b
             first = first or b
         if first is not None:
             return first
-        raise self._in_none(error)
+        self._raise_in_none(cell)
+
+    def _raise_in_none(self, cell):
+        """Raise the error for a cell no table holds: UnknownHashError for a hash of no cell, else
+        ArchitectureNotInTable naming the cell (parsing it reads the space index)."""
+        try:
+            self.tables[0].row(cell)
+        except ArchitectureNotInTable as exc:
+            raise self._in_none(exc) from None
+        raise AssertionError(f"{cell!r} was found in {self.tables[0].path} after all")
 
     def _in_none(self, error: ArchitectureNotInTable) -> ArchitectureNotInTable:
         """The error for a cell that no table holds (error: one table's, which carries the parsed cell)."""
@@ -229,24 +240,50 @@ class ShippedTables(TableReader):
         """Bench.query on every table that holds the cell, in the tables' order, each record with
         'table' (the file name) and 'dataset'; tables without the cell are skipped. Raises
         ArchitectureNotInTable when none holds it (InvalidCellError for a text that is no cell)."""
-        records, error = [], None
+        records = []
+        key = cell_hash(cell)  # then a hash lookup per table: the cell is not parsed again
         for b in self.tables:
-            try:
-                rec = b.query(cell, seed=seed, epoch=epoch)
-            except ArchitectureNotInTable as exc:
-                error = exc
+            if b._find_hash(key) < 0:
                 continue
+            rec = b.query(key, seed=seed, epoch=epoch)
             rec["table"], rec["dataset"] = b.path.name, b.metadata["dataset"]
             records.append(rec)
         if not records:
-            raise self._in_none(error)
+            self._raise_in_none(cell)
         return records
 
     def curves(self, cell) -> dict:
         return self.table_for(cell).curves(cell)
 
     def __contains__(self, cell) -> bool:
+        if isinstance(cell, str):
+            try:
+                key = cell_hash(cell)
+            except (InvalidCellError, KeyError):
+                return False
+            return any(b._find_hash(key) >= 0 for b in self.tables)
         return any(cell in b for b in self.tables)
+
+    def _frame(self):
+        """to_dataframe(), read once and kept (query_many and find_best read it; do not modify it)."""
+        if self._frame_cache is None:
+            self._frame_cache = self.to_dataframe()
+        return self._frame_cache
+
+    def _rows_frame(self, hashes: list):
+        """(the rows of the hashes, in order, from the table that answers for each (to_dataframe
+        already keeps that table's row of every hash), NaN rows where no table holds one; found)."""
+        import numpy as np
+        frame = self._frame()
+        if self._frame_keys is None:
+            self._frame_keys = frame["hash"].to_numpy().astype("S16")
+        keys = np.array([h.encode("ascii", "replace") for h in hashes], dtype="S17")
+        rows = np.minimum(np.searchsorted(self._frame_keys, keys), max(len(frame) - 1, 0))
+        found = (self._frame_keys[rows] == keys) if len(frame) else np.zeros(len(keys), bool)
+        out = frame.iloc[np.where(found, rows, 0)].reset_index(drop=True)
+        if not found.all():
+            out = out.where(np.broadcast_to(found[:, None], out.shape))  # NaN rows (ints become floats)
+        return out, found
 
     def _union(self, trained_only: bool = False) -> list[str]:
         hashes = set()
