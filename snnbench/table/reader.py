@@ -19,8 +19,8 @@ from ..errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, Snn
 from ..options import whole_number
 from ..space import ATTRIBUTE_NAMES, HASH_LENGTH, Cell, cell_attributes, looks_like_hash, matrix_to_text
 from .interface import TableReader
-from .schema import (CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems, open_h5,
-                     protocol_fields)
+from .schema import (CURVE_FIELDS, LATER_CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems,
+                     named_budgets, open_h5, protocol_fields)
 
 if TYPE_CHECKING:  # the reader does not import protocols (and so torch) until .protocol is asked for
     from ..protocols import Protocol
@@ -249,6 +249,8 @@ class Bench(TableReader):
         if epoch is not None:
             valid_curve = self._read("train/curves/valid_acc", (trow, slice(None), epoch - 1))
             epoch_times = self._read("train/curves/epoch_time", (trow, slice(None), slice(0, epoch)))
+        # the later curves (tables whose runs recorded them): values at `epoch`, else at the last epoch
+        later = {name: self._read(f"train/curves/{name}", trow) for name in self.later_curves}
         out = {}
         for k, seed in enumerate(self.seeds):
             if not done[k]:
@@ -259,11 +261,42 @@ class Bench(TableReader):
                 rec["valid_acc"] = float(valid_curve[k])
                 rec["train_time"] = float(np.nansum(epoch_times[k]))
                 rec["epochs"] = min(epoch, int(epochs_run[k]))
-                # measured once, on the network after its last epoch
+                # measured once, on the network after its last epoch (test accuracy: at the epochs
+                # the test split was evaluated, in tables that record them)
                 for f in ("test_acc", "firing_rate", "sops", "macs", "energy_pj"):
                     rec[f] = float("nan")
+            if later:
+                at = (epoch if epoch is not None else int(epochs_run[k])) - 1
+                for name, curve in later.items():
+                    value = float(curve[k, at]) if 0 <= at < min(int(epochs_run[k]), curve.shape[1]) else float("nan")
+                    if name != "test_acc" or (epoch is not None and epoch != int(epochs_run[k])):
+                        rec[name] = value
             out[seed] = rec
         return out
+
+    @functools.cached_property
+    def later_curves(self) -> tuple:
+        """The per-epoch curves beyond the first four that this table stores: 'valid_loss', 'test_acc',
+        'test_loss' in tables whose runs recorded them, () in older tables."""
+        return tuple(name for name in LATER_CURVE_FIELDS if f"train/curves/{name}" in self._file)
+
+    @property
+    def budgets(self) -> dict:
+        """The named training budgets of the table's protocol: {'half': epoch, 'full': epoch}, 1-based
+        (the half-way epoch and the last, at which runs evaluate the test split too)."""
+        return named_budgets(int(self.protocol_fields["epochs"]))
+
+    def budget_epoch(self, budget) -> int:
+        """The epoch (1-based) of a budget: a name of `budgets` ('half', 'full') or an epoch number."""
+        if isinstance(budget, str) and budget.strip().lower() in self.budgets:
+            return self.budgets[budget.strip().lower()]
+        if isinstance(budget, str):
+            try:
+                budget = int(budget.strip())
+            except ValueError:
+                raise ConfigError(f"budget must be one of {', '.join(self.budgets)} or an epoch number "
+                                  f"1..{self.budgets['full']}, got {budget[:40]!r}") from None
+        return self._check_epoch(budget)
 
     def _check_epoch(self, epoch):
         if epoch is None:
@@ -274,12 +307,20 @@ class Bench(TableReader):
             raise ConfigError(f"epoch must be in 1..{epochs} (1-based), got {epoch}")
         return epoch
 
-    def query(self, cell, seed=None, epoch=None) -> dict:
+    def query(self, cell, seed=None, epoch=None, budget=None) -> dict:
         """The record of one cell (Cell, text, matrix or hash): its text, space, attributes, scores
         (mean over scoring seeds), and training results: the mean over training seeds with
         'per_seed' {seed: {...}} when seed is None, or that seed's values when seed is given.
         epoch=e (1-based) gives valid_acc after epoch e and train_time up to e; the values measured
-        only after the last epoch (test_acc, firing_rate, sops, energy_pj) are then NaN."""
+        only after the last epoch (firing_rate, sops, energy_pj) are then NaN, and so is test_acc
+        unless the table records the test split at epoch e. budget: a named budget ('half', 'full':
+        `budgets`) or an epoch number, as NATS-Bench's hp; the same as epoch=budget_epoch(budget).
+        Tables whose runs recorded them also give valid_loss and test_loss (mean cross-entropy) at
+        that epoch (at the last one without epoch), test_loss NaN where the test split was not evaluated."""
+        if budget is not None:
+            if epoch is not None:
+                raise ConfigError("give an epoch or a budget, not both")
+            epoch = self.budget_epoch(budget)
         epoch = self._check_epoch(epoch)
         column = None if seed is None else self._seed_column(seed)
         seed = None if seed is None else self.seeds[column]
@@ -298,19 +339,27 @@ class Bench(TableReader):
             rec["per_seed"] = per_seed
         else:
             rec["seed"] = int(seed)
+        if epoch is not None:
+            rec["epoch"] = epoch
+            names = [name for name, e in self.budgets.items() if e == epoch]
+            if budget is not None and names:
+                rec["budget"] = str(budget).strip().lower() if str(budget).strip().lower() in names else names[-1]
         return rec
 
     def curves(self, cell) -> dict:
         """Per-epoch curves of a cell: {seed: {"valid_acc", "train_acc", "train_loss", "epoch_time"}}
-        as arrays of length epochs_run (% for accuracies, s for epoch_time); {} if untrained."""
+        as arrays of length epochs_run (% for accuracies, mean cross-entropy for losses, s for
+        epoch_time); {} if untrained. Tables whose runs recorded them add "valid_loss" (every epoch),
+        "test_acc" and "test_loss" (NaN at the epochs the test split was not evaluated): later_curves."""
         trow = int(self._train_row[self.row(cell)])
         if trow < 0:
             return {}
         done = self._read("train/done", trow)
         epochs_run = self._read("train/epochs_run", trow)
-        arrays = {name: self._read(f"train/curves/{name}", trow) for name in CURVE_FIELDS}
+        names = tuple(CURVE_FIELDS) + self.later_curves
+        arrays = {name: self._read(f"train/curves/{name}", trow) for name in names}
         return {seed: {name: np.asarray(arrays[name][k][:int(epochs_run[k])], dtype=np.float64)
-                       for name in CURVE_FIELDS}
+                       for name in names}
                 for k, seed in enumerate(self.seeds) if done[k]}
 
     # -- everything
@@ -421,4 +470,7 @@ def _summarise_runs(runs: list) -> dict:
            "epochs": max([r["epochs"] for r in runs], default=0)}
     for f in ("firing_rate", "sops", "energy_pj"):
         out[f] = _mean([r[f] for r in runs])
+    for f in ("valid_loss", "test_loss"):  # tables whose runs recorded them
+        if any(f in r for r in runs):
+            out[f] = _mean([r.get(f, float("nan")) for r in runs])
     return out
