@@ -32,7 +32,7 @@ def space_cmd(space_name, list_cells):
 @main.command("show")
 @click.argument("cell")
 def show_cmd(cell):
-    """Describe a cell given as row text ("0302 0030 3003 0000") or as a hash."""
+    """Describe a cell given as row text ("0203 0002 0100 0020") or as a hash."""
     from ..space import Cell
     click.echo(Cell.parse(cell).describe())
 

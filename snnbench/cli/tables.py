@@ -65,7 +65,7 @@ def _not_in_table(exc, cell_hash, model, where_option) -> Exception:
               "list of records, one per shipped table holding the cell.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate model predicting cells the table lacks.")
 def query_cmd(cell, table_path, dataset, seed, epoch, budget, with_curves, as_json, model):
-    """Print the record of CELL (hash or row text such as "0302 0030 3003 0000") from a table; without
+    """Print the record of CELL (hash or row text such as "0123 0021 0002 0000") from a table; without
     --table, every shipped table's record of it, one block per table (a table without the cell is
     skipped; none holding it is exit 2)."""
     if epoch is not None and budget is not None:
