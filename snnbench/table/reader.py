@@ -240,8 +240,10 @@ class Bench(TableReader):
         rec["firing_rate_init"] = _mean(self._read("scores/firing_rate", row))
         return rec
 
-    def _seed_records(self, trow: int, epoch: int | None) -> dict:
-        """{seed: values of that seed's run} for the finished runs of train row trow."""
+    def _seed_records(self, trow: int, epoch: int | None, at_budget: bool = False) -> dict:
+        """{seed: values of that seed's run} for the finished runs of train row trow, after `epoch`
+        epochs when given; at_budget: with the test accuracy and loss of that epoch where the table
+        records them (query's budget), else NaN before the last epoch (query's epoch)."""
         done = self._read("train/done", trow)
         values = {f: self._read(f"train/{f}", trow) for f in TRAIN_FIELDS}
         epochs_run = self._read("train/epochs_run", trow)
@@ -269,7 +271,10 @@ class Bench(TableReader):
                 at = (epoch if epoch is not None else int(epochs_run[k])) - 1
                 for name, curve in later.items():
                     value = float(curve[k, at]) if 0 <= at < min(int(epochs_run[k]), curve.shape[1]) else float("nan")
-                    if name != "test_acc" or (epoch is not None and epoch != int(epochs_run[k])):
+                    before_last = epoch is not None and epoch != int(epochs_run[k])
+                    if name.startswith("test_") and before_last and not at_budget:
+                        value = float("nan")  # query(epoch=): what a search sees of a run before its end
+                    if name != "test_acc" or before_last:
                         rec[name] = value
             out[seed] = rec
         return out
@@ -312,12 +317,14 @@ class Bench(TableReader):
         (mean over scoring seeds), and training results: the mean over training seeds with
         'per_seed' {seed: {...}} when seed is None, or that seed's values when seed is given.
         epoch=e (1-based) gives valid_acc after epoch e and train_time up to e; the values measured
-        only after the last epoch (firing_rate, sops, energy_pj) are then NaN, and so is test_acc
-        unless the table records the test split at epoch e. budget: a named budget ('half', 'full':
-        `budgets`) or an epoch number, as NATS-Bench's hp; the same as epoch=budget_epoch(budget).
-        Tables whose runs recorded them also give valid_loss and test_loss (mean cross-entropy) at
-        that epoch (at the last one without epoch), test_loss NaN where the test split was not evaluated."""
-        if budget is not None:
+        only after the last epoch (test_acc, test_loss, firing_rate, sops, energy_pj) are then NaN.
+        budget: a named budget ('half', 'full': `budgets`) or an epoch number, as NATS-Bench's hp:
+        the values after that epoch as with epoch=, plus the test accuracy and loss measured then, in
+        tables that record them (NaN at an epoch without a test pass); the record then says 'epoch'
+        and 'budget' (the name, or the epoch number). Tables whose runs recorded them also give
+        valid_loss and test_loss (mean cross-entropy) at that epoch (at the last one without epoch)."""
+        at_budget = budget is not None
+        if at_budget:
             if epoch is not None:
                 raise ConfigError("give an epoch or a budget, not both")
             epoch = self.budget_epoch(budget)
@@ -327,7 +334,7 @@ class Bench(TableReader):
         row = self.row(cell)
         rec = self._cell_record(row)
         trow = int(self._train_row[row])
-        per_seed = self._seed_records(trow, epoch) if trow >= 0 else {}
+        per_seed = self._seed_records(trow, epoch, at_budget) if trow >= 0 else {}
         rec["trained"] = bool(per_seed)
         rec["n_seeds"] = len(per_seed)
         for s in self.seeds:
@@ -339,11 +346,9 @@ class Bench(TableReader):
             rec["per_seed"] = per_seed
         else:
             rec["seed"] = int(seed)
-        if epoch is not None:
-            rec["epoch"] = epoch
-            names = [name for name, e in self.budgets.items() if e == epoch]
-            if budget is not None and names:
-                rec["budget"] = str(budget).strip().lower() if str(budget).strip().lower() in names else names[-1]
+        if at_budget:
+            named = str(budget).strip().lower()
+            rec["epoch"], rec["budget"] = epoch, named if named in self.budgets else epoch
         return rec
 
     def curves(self, cell) -> dict:

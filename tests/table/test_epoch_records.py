@@ -88,7 +88,13 @@ def test_named_budgets_give_validation_and_test_accuracy_and_loss_at_their_epoch
         assert full["budget"] == "full" and full["test_acc"] == runs[1]["test_acc"]
         assert full["test_loss"] == pytest.approx(runs[1]["test_loss"], rel=1e-6)
         by_number = bench.query(CELL, budget=EPOCHS)
-        assert by_number.pop("budget") == "full" and by_number == bench.query(CELL, epoch=EPOCHS)
+        assert by_number.pop("budget") == EPOCHS and by_number.pop("epoch") == EPOCHS
+        assert by_number == bench.query(CELL, epoch=EPOCHS)
+        # epoch= is what a search sees during a run: no test values before the last epoch
+        early = bench.query(CELL, epoch=1, seed=0)
+        assert np.isnan(early["test_acc"]) and np.isnan(early["test_loss"])
+        assert early["valid_loss"] == pytest.approx(runs[0]["valid_loss_curve"][0], rel=1e-6)
+        assert "budget" not in early and "epoch" not in early
 
         middle = bench.query(CELL, budget="2", seed=0)  # no test pass at epoch 2
         assert middle["valid_loss"] == pytest.approx(runs[0]["valid_loss_curve"][1], rel=1e-6)
