@@ -130,3 +130,43 @@ def test_a_missing_journal_is_refused_in_one_line(table):
 def test_a_bw_cell_cannot_join_a_fw_table(table):
     with pytest.raises(ConfigError, match="bw cell"):
         append_spec(table, "0203 0002 0100 0020", 0)
+
+
+def _train_on_a_terminal(*args) -> str:
+    """What `snnbench train` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import fcntl
+    import struct
+    import termios
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # rows, columns of a terminal
+    try:
+        proc = subprocess.run([sys.executable, "-m", "snnbench.cli", "train", *args], stdout=subprocess.PIPE,
+                              stderr=follower, timeout=600)
+        os.close(follower)
+        follower = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal is closed once everything written was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower is not None:
+            os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 0, proc.stdout
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_the_progress_bar_counts_epochs_on_a_terminal_and_quiet_silences_it(table):
+    shown = _train_on_a_terminal(NEW, "--seed", "1", "--append-to", str(table))
+    assert "2/2" in shown and "epoch" in shown
+    assert _train_on_a_terminal(TRAINED, "--seed", "1", "--append-to", str(table), "--quiet") == ""
+    assert verify_table(table) == []
