@@ -267,15 +267,14 @@ class Bench(TableReader):
                 # the test split was evaluated, in tables that record them)
                 for f in ("test_acc", "firing_rate", "sops", "macs", "energy_pj"):
                     rec[f] = float("nan")
-            if later:
-                at = (epoch if epoch is not None else int(epochs_run[k])) - 1
-                for name, curve in later.items():
-                    value = float(curve[k, at]) if 0 <= at < min(int(epochs_run[k]), curve.shape[1]) else float("nan")
-                    before_last = epoch is not None and epoch != int(epochs_run[k])
-                    if name.startswith("test_") and before_last and not at_budget:
-                        value = float("nan")  # query(epoch=): what a search sees of a run before its end
-                    if name != "test_acc" or before_last:
-                        rec[name] = value
+            last = int(epochs_run[k])
+            at = epoch or last
+            for name, curve in later.items():
+                if name == "test_acc" and at == last:
+                    continue  # train/test_acc holds it
+                # query(epoch=) is what a search sees of a run before its end: no test values
+                hidden = at != last and name.startswith("test_") and not at_budget
+                rec[name] = float("nan") if hidden or at > last else float(curve[k, at - 1])
             out[seed] = rec
         return out
 
@@ -283,6 +282,8 @@ class Bench(TableReader):
     def later_curves(self) -> tuple:
         """The per-epoch curves beyond the first four that this table stores: 'valid_loss', 'test_acc',
         'test_loss' in tables whose runs recorded them, () in older tables."""
+        if self._closed:
+            raise TableClosedError(f"{self.path} was closed: open it again with snnbench.open")
         return tuple(name for name in LATER_CURVE_FIELDS if f"train/curves/{name}" in self._file)
 
     @property
