@@ -170,3 +170,17 @@ def test_the_progress_bar_counts_epochs_on_a_terminal_and_quiet_silences_it(tabl
     assert "2/2" in shown and "epoch" in shown
     assert _train_on_a_terminal(TRAINED, "--seed", "1", "--append-to", str(table), "--quiet") == ""
     assert verify_table(table) == []
+
+
+def test_the_tables_build_run_again_with_extend_keeps_the_appended_run(table):
+    assert train(NEW, "--seed", "0", "--append-to", str(table), "--quiet").exit_code == 0
+    again = BuildSpec("fw", tiny_protocol(), table, cells=[TRAINED], seeds=(0,), score_seeds=(0,),
+                      journal=str(table) + ".journal.sqlite")
+    with pytest.raises(ConfigError, match="extend"):
+        Build(again, progress=False).run()
+    summary = Build(again, extend=True, progress=False).run()
+    assert summary.complete and summary.jobs_run == 0
+    assert verify_table(table) == []
+    with snnbench.open(table) as bench:
+        assert bench.cells(trained_only=True) == sorted([TRAINED, NEW])
+        assert bench.metadata["selection"]["appended_runs"] == [[NEW, 0]]
