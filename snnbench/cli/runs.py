@@ -151,7 +151,7 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
         if append_to is not None:
             from ..build.append import append_run
             record = append_run(append_to, cell_hash, seed, protocol, data_dir=data_dir, device=device,
-                                on_epoch=bar.update, command="snnbench " + " ".join(sys.argv[1:]))
+                                on_epoch=bar.update)
         else:
             record = run_job("train", cell_hash, protocol.to_json(), seed, data_dir=data_dir, device=device,
                              checkpoint_root=checkpoint_dir, checkpoint_every=1 if checkpoint_dir else 0,
