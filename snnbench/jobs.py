@@ -51,7 +51,7 @@ def where(device: str = "cpu") -> str:
 
 
 def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: str | None = None,
-            device: str | None = None, checkpoint_root=None, checkpoint_every: int = 1) -> dict:
+            device: str | None = None, checkpoint_root=None, checkpoint_every: int = 1, on_epoch=None) -> dict:
     """Run one job and return its result as a dict of plain values.
 
     kind 'score': HD, SAHD, SAHD-Eq.9 (log|det K|), parameter count and firing rates at initialisation,
@@ -60,7 +60,8 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     given, so that a killed job run again resumes. device: cpu, cuda, cuda:K or None (this worker's
     GPU when it is bound to one, else the default device); DeviceError when it is not here. Every
     result records where it ran (`where`, and devices.describe: device_index, device_name, torch,
-    cuda, spikingjelly, lif_implementation)."""
+    cuda, spikingjelly, lif_implementation). on_epoch: called with the TrainRecord after each epoch of
+    a training job (train_cell's on_epoch), e.g. to draw a progress bar."""
     from .model.devices import describe, job_device
     device = job_device(device)
     check_device(device)
@@ -80,7 +81,7 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
             from .model.checkpoint import job_folder
             folder = job_folder(checkpoint_root, cell.hash, protocol.hash, seed)
         result = train_cell(cell, protocol, seed, dataset, device=device, checkpoint_dir=folder,
-                            checkpoint_every=checkpoint_every).to_dict()
+                            checkpoint_every=checkpoint_every, on_epoch=on_epoch).to_dict()
     else:
         raise ValueError(f"unknown job kind {kind!r}")
     result.update(kind=kind, cell_hash=cell.hash, seed=int(seed), protocol_hash=protocol.hash,

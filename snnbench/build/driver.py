@@ -112,7 +112,7 @@ def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
     be lost: JournalError then."""
     old = spec_from_table(spec.out, journal=spec.journal_path)
     both_train = not spec.scores_only and not old.scores_only
-    if old.score_seeds != spec.score_seeds or (both_train and old.training_seeds != spec.training_seeds):
+    if old.score_seeds != spec.score_seeds or (both_train and old.seeds != spec.seeds):
         raise ConfigError(f"`extend` adds cells with the table's seeds: it has training seeds "
                           f"{', '.join(map(str, old.training_seeds)) or 'none'} and scoring seeds "
                           f"{', '.join(map(str, old.score_seeds))}")
@@ -123,10 +123,12 @@ def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
     trained = set() if spec.scores_only else set(spec.selected_cells())
     trained |= set() if old.scores_only else set(old.selected_cells())
     scored = set(spec.score_cells()) | set(old.score_cells())
-    seeds = old.training_seeds if spec.scores_only else spec.training_seeds
+    seeds = (() if old.scores_only else old.seeds) if spec.scores_only else spec.seeds
+    appended = set(spec.appended_runs or ()) | set(old.appended_runs or ())  # runs added one by one stay
     return replace(spec, sample=None, all_cells=False, score_sample=None, score_all=False,
                    scores_only=not trained, seeds=seeds or spec.seeds,
-                   cells=tuple(sorted(trained or scored)), scored_cells=tuple(sorted(scored)))
+                   cells=tuple(sorted(trained or scored)), scored_cells=tuple(sorted(scored)),
+                   appended_runs=tuple(sorted(appended)) or None)
 
 
 class Build:

@@ -54,12 +54,19 @@ class BuildSpec:
     train_protocol: Protocol | None = None
     train_journal: Path | None = None
     scored_cells: tuple | None = None
+    # Single training runs added to the table one by one (`snnbench train --append-to`): (cell hash,
+    # seed) pairs beyond the cells x seeds product; a seed of theirs that `seeds` lacks becomes a
+    # training seed of the table (a column where only these runs are set).
+    appended_runs: tuple | None = None
 
     def __post_init__(self):
         if self.cells is not None:
             object.__setattr__(self, "cells", tuple(sorted({Cell.parse(c).hash for c in self.cells})))
         if self.scored_cells is not None:
             object.__setattr__(self, "scored_cells", tuple(sorted({Cell.parse(c).hash for c in self.scored_cells})))
+        if self.appended_runs is not None:
+            runs = {(Cell.parse(h).hash, seed_value(s, "`seed`")) for h, s in self.appended_runs}
+            object.__setattr__(self, "appended_runs", tuple(sorted(runs)))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "`seeds`"))
         object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "`score_seeds`"))
@@ -84,6 +91,8 @@ class BuildSpec:
                 raise ConfigError("the cell list is empty")
             if self.space == "fw" and any(Cell.from_hash(h).space != "fw" for h in self.cells):
                 raise ConfigError("the cell list holds bw cells, which a fw table cannot hold")
+        if self.space == "fw" and any(Cell.from_hash(h).space != "fw" for h, _ in self.appended_runs or ()):
+            raise ConfigError("a fw table cannot hold a bw cell")
         if self.sample is not None and self.sample < 1:
             raise ConfigError(f"`sample` must be at least 1, got {self.sample}")
         if self.score_sample is not None and self.score_sample < 1:
@@ -118,7 +127,9 @@ class BuildSpec:
 
     @property
     def training_seeds(self) -> tuple:
-        return () if self.scores_only else self.seeds
+        """The table's training seeds (its column order): `seeds`, then those only appended runs have."""
+        base = () if self.scores_only else self.seeds
+        return base + tuple(sorted({s for _, s in self.appended_runs or ()} - set(base)))
 
     def selected_cells(self) -> list[str]:
         """The cells chosen by --sample/--all (trained unless scores_only), sorted by hash."""
@@ -135,6 +146,8 @@ class BuildSpec:
             return sorted(space_hashes(self.space))
         if self.scored_cells is not None:
             selected = sorted(set(selected) | set(self.scored_cells))
+        if self.appended_runs:
+            selected = sorted(set(selected) | {h for h, _ in self.appended_runs})
         if self.score_sample is None or self.score_sample <= len(selected):
             return selected
         chosen = set(selected)
@@ -153,6 +166,8 @@ class BuildSpec:
         if not self.scores_only:
             train = self.selected_cells()
             jobs += [Job("train", h, s) for s in self.seeds for h in train]
+        listed = set(jobs)
+        jobs += [Job("train", h, s) for h, s in self.appended_runs or () if Job("train", h, s) not in listed]
         return jobs
 
     def selection(self) -> dict:
@@ -165,6 +180,9 @@ class BuildSpec:
             chosen["cells"] = list(self.cells)
         if self.scored_cells is not None:
             chosen["scored_cells"] = list(self.scored_cells)
+        if self.appended_runs:
+            chosen["appended_runs"] = [[h, s] for h, s in self.appended_runs]
+            chosen["seeds"] = list(() if self.scores_only else self.seeds)
         return chosen
 
 
@@ -189,7 +207,7 @@ def spec_from_table(path, journal=None) -> BuildSpec:
         beside = path.parent / Path(build["journal"]).name
         journal = beside if beside.exists() else Path(build["journal"])
     score_sample = sel.get("score_sample")
-    seeds = tuple(meta["seeds"]) if not sel.get("scores_only") else (0,)
+    seeds = tuple(sel.get("seeds", meta["seeds"])) if not sel.get("scores_only") else (0,)
     cells = sel.get("cells") if sel.get("mode") == "cells" else None
     return BuildSpec(meta["space"], protocol, out, sample=sel.get("sample") if sel.get("mode") == "sample" else None,
                      cells=cells, scored_cells=sel.get("scored_cells"),
@@ -197,4 +215,5 @@ def spec_from_table(path, journal=None) -> BuildSpec:
                      score_seeds=tuple(meta["score_seeds"]), scores_only=bool(sel.get("scores_only")),
                      score_sample=score_sample if isinstance(score_sample, int) else None,
                      score_all=score_sample == "all", journal=journal, train_protocol=train_protocol,
-                     train_journal=train_journal)
+                     train_journal=train_journal,
+                     appended_runs=tuple(tuple(r) for r in sel["appended_runs"]) if sel.get("appended_runs") else None)

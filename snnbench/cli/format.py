@@ -30,15 +30,42 @@ def format_record(rec: dict) -> str:
         lines.append("trained     no (scores only)")
         return "\n".join(lines)
     which = f"seed {rec['seed']}" if "seed" in rec else f"mean of {rec['n_seeds']} seeds"
-    lines += [f"trained     {which}, {rec['epochs']} epochs",
+    at = ""
+    if "epoch" in rec:
+        at = f"; values after epoch {rec['epoch']}" + (f" (budget {rec['budget']})" if "budget" in rec else "")
+    lines += [f"trained     {which}, {rec['epochs']} epochs{at}",
               f"valid acc   {num(rec['valid_acc'], '.2f')} %  (std {num(rec['valid_acc_std'], '.2f')})",
               f"test acc    {num(rec['test_acc'], '.2f')} %  (std {num(rec['test_acc_std'], '.2f')})",
+              *([f"loss        valid {num(rec['valid_loss'], '.4f')}, test {num(rec.get('test_loss'), '.4f')} "
+                 "(mean cross-entropy)"] if "valid_loss" in rec else []),
               f"train time  {num(rec['train_time'], '.1f')} s per run",
               f"spikes      firing rate {num(rec['firing_rate'], '.4f')}, {num(rec['sops'], '.4g')} SOPs, "
               f"{num(rec['energy_pj'], '.4g')} pJ per test image"]
     for seed, r in rec.get("per_seed", {}).items():
         lines.append(f"  seed {seed}    valid {num(r['valid_acc'], '.2f')} %, test {num(r['test_acc'], '.2f')} %, "
                      f"{num(r['train_time'], '.1f')} s{'  DIVERGED' if r['diverged'] else ''}")
+    return "\n".join(lines)
+
+
+_CURVE_COLUMNS = (("train_loss", "train loss", ".4f"), ("train_acc", "train %", ".2f"),
+                  ("valid_loss", "valid loss", ".4f"), ("valid_acc", "valid %", ".2f"),
+                  ("test_loss", "test loss", ".4f"), ("test_acc", "test %", ".2f"), ("epoch_time", "time s", ".2f"))
+
+
+def format_curves(curves: dict) -> str:
+    """Per-epoch curves ({seed: {curve: array}}, Bench.curves) as one small table per seed: a row per
+    epoch, a column per curve the table stores ('-' where a value was not measured)."""
+    if not curves:
+        return "curves      none (the cell was not trained)"
+    lines = []
+    for seed, c in curves.items():
+        shown = [(key, title, fmt) for key, title, fmt in _CURVE_COLUMNS if key in c]
+        width = max(len(title) for _, title, _ in shown) + 1
+        lines.append(f"curves      seed {seed}")
+        lines.append("  epoch" + "".join(title.rjust(width) for _, title, _ in shown))
+        for e in range(len(c["valid_acc"])):
+            values = [number(float(c[key][e]), fmt) for key, _, fmt in shown]
+            lines.append(f"  {e + 1:5d}" + "".join(v.rjust(width) for v in values))
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ def space_cmd(space_name, list_cells):
 @main.command("show")
 @click.argument("cell")
 def show_cmd(cell):
-    """Describe a cell given as row text ("0302 0030 3003 0000") or as a hash."""
+    """Describe a cell given as row text ("0203 0002 0100 0020") or as a hash."""
     from ..space import Cell
     click.echo(Cell.parse(cell).describe())
 
@@ -113,8 +113,8 @@ def _step_options(fn):
 
 @main.command("train")
 @click.argument("cell")
-@click.option("--dataset", default="digits", show_default=True, help=f"One of {', '.join(DATASETS)}.")
-@click.option("--protocol", "protocol_name", default=None, help="Named protocol (default: the dataset's).")
+@click.option("--dataset", default=None, help=f"One of {', '.join(DATASETS)} (default: digits, or the --append-to table's).")
+@click.option("--protocol", "protocol_name", default=None, help="Named protocol (default: the dataset's, or the --append-to table's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the protocol's epochs (a new protocol hash).")
 @_step_options
@@ -122,25 +122,45 @@ def _step_options(fn):
 @click.option("--device", default=None, help="cpu, cuda or cuda:K (default: cuda when a GPU is visible); a GPU that is not there is an error.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
               help="Checkpoint the run here every epoch; run the same command again to resume it.")
+@click.option("--append-to", "append_to", type=click.Path(dir_okay=False), default=None,
+              help="Add the run to this table (.h5) through its journal, under the table's protocol: the run becomes "
+                   "a job of the journal and the table is written anew from it (snnbench verify passes).")
+@click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON (NaN as null).")
 def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, device_augment, test_every, data_dir,
-              device, checkpoint_dir, as_json):
+              device, checkpoint_dir, append_to, quiet, as_json):
     """Train one CELL (hash or text) from scratch under a protocol and print its record: what a table
-    row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study."""
+    row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study.
+    With --append-to TABLE, the run is added to that table (its journal, its protocol)."""
     from ..jobs import check_device, run_job
-    from ..protocols import default_protocol, get_protocol
     from ..space import Cell
-    named = get_protocol(protocol_name or default_protocol(dataset))
-    if named.dataset != dataset:
-        raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
-    protocol = get_protocol(named.name, epochs=epochs, autocast=autocast, compile=compile_,
-                            device_augment=device_augment, test_every=test_every)
     seed = seed_option(seed, "--seed")
     check_device(device)
     cell_hash = Cell.parse(cell).hash
-    record = run_job("train", cell_hash, protocol.to_json(), seed, data_dir=data_dir, device=device,
-                     checkpoint_root=checkpoint_dir, checkpoint_every=1 if checkpoint_dir else 0)
+    step = dict(epochs=epochs, autocast=autocast, compile=compile_, device_augment=device_augment,
+                test_every=test_every)
+    if append_to is not None:
+        if checkpoint_dir is not None:
+            raise ConfigError("--checkpoint-dir is for a run outside a table: an appended run checkpoints beside "
+                              "the table's journal")
+        protocol = _append_protocol(append_to, dataset, protocol_name, step)
+    else:
+        protocol = _train_protocol(dataset or "digits", protocol_name, step)
+    bar = _EpochBar(protocol.epochs, enabled=not quiet and sys.stderr.isatty(), desc=f"train {cell_hash[:8]}")
+    try:
+        if append_to is not None:
+            from ..build.append import append_run
+            record = append_run(append_to, cell_hash, seed, protocol, data_dir=data_dir, device=device,
+                                on_epoch=bar.update)
+        else:
+            record = run_job("train", cell_hash, protocol.to_json(), seed, data_dir=data_dir, device=device,
+                             checkpoint_root=checkpoint_dir, checkpoint_every=1 if checkpoint_dir else 0,
+                             on_epoch=bar.update)
+    finally:
+        bar.close()
     record.update(protocol_name=protocol.name, protocol_json=protocol.to_json())
+    if append_to is not None:
+        record["appended_to"] = str(append_to)
     if as_json:
         click.echo(json.dumps(json_value(record), sort_keys=True))
         return
@@ -152,6 +172,56 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
                f"train time  {record['train_time']:.1f} s on {record['where']}\n"
                f"params      {record['n_params']}\n"
                f"spikes      firing rate {num(record['firing_rate'])}, {record['sops']:.4g} SOPs per test image")
+    if append_to is not None:
+        click.echo(f"appended    to {append_to} (written anew from its journal)")
+
+
+def _train_protocol(dataset, protocol_name, step):
+    """The protocol of a run outside a table: a named one (default: the dataset's) with the options."""
+    from ..protocols import default_protocol, get_protocol
+    named = get_protocol(protocol_name or default_protocol(dataset))
+    if named.dataset != dataset:
+        raise ConfigError(f"protocol {named.name} is for {named.dataset}, not {dataset}")
+    return get_protocol(named.name, **step)
+
+
+def _append_protocol(table, dataset, protocol_name, step):
+    """The protocol of a run appended to `table`: the table's own; --dataset, --protocol and the step
+    options, when given, must describe it (ProtocolMismatchError otherwise)."""
+    from ..errors import ProtocolMismatchError
+    from ..table.reader import Bench
+    with Bench(table) as bench:
+        protocol, table_dataset = bench.protocol, bench.metadata["dataset"]
+    if dataset is not None and dataset != table_dataset:
+        raise ProtocolMismatchError(f"--dataset {dataset}, but {table} is a table of {table_dataset}")
+    if protocol_name is None and all(v is None for v in step.values()):
+        return protocol
+    asked = _train_protocol(table_dataset, protocol_name or protocol.name, step)
+    if asked.hash != protocol.hash:
+        raise ProtocolMismatchError(f"{table} was trained under protocol {protocol.name} {protocol.hash}, not "
+                                    f"{asked.name} {asked.hash}: leave out --protocol and its options to train "
+                                    "under the table's")
+    return protocol
+
+
+class _EpochBar:
+    """A tqdm bar over a run's epochs on stderr, with the last validation accuracy; nothing when disabled."""
+
+    def __init__(self, epochs: int, enabled: bool, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=epochs, unit="epoch", desc=desc, dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, record) -> None:
+        if self.bar is not None:
+            self.bar.update(record.epochs_run - self.bar.n)
+            if record.valid_acc_curve:
+                self.bar.set_postfix(valid=f"{record.valid_acc_curve[-1]:.2f}%")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @main.command("build")

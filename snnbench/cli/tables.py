@@ -8,7 +8,7 @@ import click
 
 from ..errors import ConfigError
 from ..profiles import DATASETS
-from .format import format_record, json_value
+from .format import format_curves, format_record, json_value
 from .group import main, table_input
 
 
@@ -89,23 +89,29 @@ def _not_in_table(exc, cell_hash, model, where_option) -> Exception:
               "with --table, the dataset that table must hold.")
 @click.option("--seed", type=int, default=None, help="One training seed instead of the mean over seeds.")
 @click.option("--epoch", type=int, default=None, help="Validation accuracy and time after this epoch (1-based).")
+@click.option("--budget", default=None, help="A named training budget, half (the half-way epoch) or full (the last), "
+              "or an epoch number: validation (and, where evaluated, test) accuracy and loss at that epoch.")
+@click.option("--curves", "with_curves", is_flag=True, help="Also print the per-epoch curves of every seed "
+              "(with --json: a 'curves' key, {seed: {curve: [per epoch]}}).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (NaN as null): the record with --table, else a "
               "list of records, one per shipped table holding the cell.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate model predicting the cells "
               "the table did not train (scored only) or lacks; a prediction is labelled as one.")
-def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
-    """Print the record of CELL (hash or row text such as "0302 0030 3003 0000") from a table; without
+def query_cmd(cell, table_path, dataset, seed, epoch, budget, with_curves, as_json, model):
+    """Print the record of CELL (hash or row text such as "0123 0021 0002 0000") from a table; without
     --table, every shipped table's record of it, one block per table (a table without the cell is
     skipped; none holding it is exit 2)."""
+    if epoch is not None and budget is not None:
+        raise ConfigError("give --epoch or --budget, not both")
     if table_path is None:
-        _query_shipped(cell, dataset, seed, epoch, as_json, model)
+        _query_shipped(cell, dataset, seed, epoch, as_json, model, budget, with_curves)
         return
     from ..errors import ArchitectureNotInTable
     from ..table import open_table
     with open_table(table_path) as bench:
         _check_table_dataset(bench, dataset)
         try:
-            rec = bench.query(cell, seed=seed, epoch=epoch)
+            rec = bench.query(cell, seed=seed, epoch=epoch, budget=budget)
         except ArchitectureNotInTable as exc:
             cell_hash = exc.cell.hash
             if model is None:
@@ -117,10 +123,22 @@ def query_cmd(cell, table_path, dataset, seed, epoch, as_json, model):
             return
         if model is not None:
             _predict_untrained([rec], model, [bench.metadata["protocol_hash"]])
+        curves = _chosen_curves(bench, cell, seed) if with_curves else None
     if as_json:
-        click.echo(json.dumps(json_value(rec), sort_keys=True))
+        click.echo(json.dumps(json_value(_with_curves(rec, curves)), sort_keys=True))
     else:
-        click.echo(_format_with_prediction(rec))
+        click.echo(_format_with_prediction(rec) + ("" if curves is None else "\n" + format_curves(curves)))
+
+
+def _chosen_curves(bench, cell, seed) -> dict:
+    """The per-epoch curves of a cell, of one seed when `seed` is given."""
+    curves = bench.curves(cell)
+    return curves if seed is None else {s: c for s, c in curves.items() if s == int(seed)}
+
+
+def _with_curves(rec: dict, curves) -> dict:
+    return rec if curves is None else {**rec, "curves": {s: {k: list(v) for k, v in c.items()}
+                                                         for s, c in curves.items()}}
 
 
 def _check_table_dataset(bench, dataset) -> None:
@@ -128,13 +146,13 @@ def _check_table_dataset(bench, dataset) -> None:
         raise ConfigError(f"--dataset {dataset}, but {bench.path} is a table of {bench.metadata['dataset']}")
 
 
-def _query_shipped(cell, dataset, seed, epoch, as_json, model) -> None:
+def _query_shipped(cell, dataset, seed, epoch, as_json, model, budget=None, with_curves=False) -> None:
     """`snnbench query CELL` without --table: every shipped table's record (of one dataset's tables)."""
     from ..errors import ArchitectureNotInTable
     from ..table.shipped import open_shipped
     with open_shipped(dataset) as view:
         try:
-            records = view.query_all(cell, seed=seed, epoch=epoch)
+            records = view.query_all(cell, seed=seed, epoch=epoch, budget=budget)
         except ArchitectureNotInTable as exc:
             cell_hash = exc.cell.hash
             where = f" --dataset {dataset}" if dataset else ""
@@ -147,10 +165,13 @@ def _query_shipped(cell, dataset, seed, epoch, as_json, model) -> None:
             return
         if model is not None:
             _predict_untrained(records, model, [b.metadata["protocol_hash"] for b in view.tables])
+        tables = {b.path.name: b for b in view.tables}
+        curves = [_chosen_curves(tables[r["table"]], cell, seed) if with_curves else None for r in records]
     if as_json:
-        click.echo(json.dumps([json_value(r) for r in records], sort_keys=True))
+        click.echo(json.dumps([json_value(_with_curves(r, c)) for r, c in zip(records, curves)], sort_keys=True))
     else:
-        click.echo("\n\n".join(_format_with_prediction(r) for r in records))
+        click.echo("\n\n".join(_format_with_prediction(r) + ("" if c is None else "\n" + format_curves(c))
+                                for r, c in zip(records, curves)))
 
 
 @main.command("info")

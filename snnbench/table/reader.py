@@ -20,8 +20,8 @@ from ..options import whole_number
 from ..space import ATTRIBUTE_NAMES, HASH_LENGTH, Cell, cell_attributes, looks_like_hash, matrix_to_text
 from .interface import TableReader
 from .lookup import TableLookups, cell_hash
-from .schema import (CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems, open_h5,
-                     protocol_fields)
+from .schema import (CURVE_FIELDS, LATER_CURVE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems,
+                     named_budgets, open_h5, protocol_fields)
 
 if TYPE_CHECKING:  # the reader does not import protocols (and so torch) until .protocol is asked for
     from ..protocols import Protocol
@@ -265,8 +265,10 @@ class Bench(TableLookups, TableReader):
         rec["firing_rate_init"] = _mean(self._cached("scores/firing_rate")[row])
         return rec
 
-    def _seed_records(self, trow: int, epoch: int | None) -> dict:
-        """{seed: values of that seed's run} for the finished runs of train row trow."""
+    def _seed_records(self, trow: int, epoch: int | None, at_budget: bool = False) -> dict:
+        """{seed: values of that seed's run} for the finished runs of train row trow, after `epoch`
+        epochs when given; at_budget: with the test accuracy and loss of that epoch where the table
+        records them (query's budget), else NaN before the last epoch (query's epoch)."""
         done = self._cached("train/done")[trow]
         values = {f: self._cached(f"train/{f}")[trow] for f in TRAIN_FIELDS}
         epochs_run = self._cached("train/epochs_run")[trow]
@@ -274,6 +276,8 @@ class Bench(TableLookups, TableReader):
         if epoch is not None:
             valid_curve = self._read("train/curves/valid_acc", (trow, slice(None), epoch - 1))
             epoch_times = self._read("train/curves/epoch_time", (trow, slice(None), slice(0, epoch)))
+        # the later curves (tables whose runs recorded them): values at `epoch`, else at the last epoch
+        later = {name: self._read(f"train/curves/{name}", trow) for name in self.later_curves}
         out = {}
         for k, seed in enumerate(self.seeds):
             if not done[k]:
@@ -284,11 +288,46 @@ class Bench(TableLookups, TableReader):
                 rec["valid_acc"] = float(valid_curve[k])
                 rec["train_time"] = float(np.nansum(epoch_times[k]))
                 rec["epochs"] = min(epoch, int(epochs_run[k]))
-                # measured once, on the network after its last epoch
+                # measured once, on the network after its last epoch (test accuracy: at the epochs
+                # the test split was evaluated, in tables that record them)
                 for f in ("test_acc", "firing_rate", "sops", "macs", "energy_pj"):
                     rec[f] = float("nan")
+            last = int(epochs_run[k])
+            at = epoch or last
+            for name, curve in later.items():
+                if name == "test_acc" and at == last:
+                    continue  # train/test_acc holds it
+                # query(epoch=) is what a search sees of a run before its end: no test values
+                hidden = at != last and name.startswith("test_") and not at_budget
+                rec[name] = float("nan") if hidden or at > last else float(curve[k, at - 1])
             out[seed] = rec
         return out
+
+    @functools.cached_property
+    def later_curves(self) -> tuple:
+        """The per-epoch curves beyond the first four that this table stores: 'valid_loss', 'test_acc',
+        'test_loss' in tables whose runs recorded them, () in older tables."""
+        if self._closed:
+            raise TableClosedError(f"{self.path} was closed: open it again with snnbench.open")
+        return tuple(name for name in LATER_CURVE_FIELDS if f"train/curves/{name}" in self._file)
+
+    @property
+    def budgets(self) -> dict:
+        """The named training budgets of the table's protocol: {'half': epoch, 'full': epoch}, 1-based
+        (the half-way epoch and the last, at which runs evaluate the test split too)."""
+        return named_budgets(int(self.protocol_fields["epochs"]))
+
+    def budget_epoch(self, budget) -> int:
+        """The epoch (1-based) of a budget: a name of `budgets` ('half', 'full') or an epoch number."""
+        if isinstance(budget, str) and budget.strip().lower() in self.budgets:
+            return self.budgets[budget.strip().lower()]
+        if isinstance(budget, str):
+            try:
+                budget = int(budget.strip())
+            except ValueError:
+                raise ConfigError(f"budget must be one of {', '.join(self.budgets)} or an epoch number "
+                                  f"1..{self.budgets['full']}, got {budget[:40]!r}") from None
+        return self._check_epoch(budget)
 
     def _check_epoch(self, epoch):
         if epoch is None:
@@ -299,19 +338,29 @@ class Bench(TableLookups, TableReader):
             raise ConfigError(f"epoch must be in 1..{epochs} (1-based), got {epoch}")
         return epoch
 
-    def query(self, cell, seed=None, epoch=None) -> dict:
+    def query(self, cell, seed=None, epoch=None, budget=None) -> dict:
         """The record of one cell (Cell, text, matrix or hash): its text, space, attributes, scores
         (mean over scoring seeds), and training results: the mean over training seeds with
         'per_seed' {seed: {...}} when seed is None, or that seed's values when seed is given.
         epoch=e (1-based) gives valid_acc after epoch e and train_time up to e; the values measured
-        only after the last epoch (test_acc, firing_rate, sops, energy_pj) are then NaN."""
+        only after the last epoch (test_acc, test_loss, firing_rate, sops, energy_pj) are then NaN.
+        budget: a named budget ('half', 'full': `budgets`) or an epoch number, as NATS-Bench's hp:
+        the values after that epoch as with epoch=, plus the test accuracy and loss measured then, in
+        tables that record them (NaN at an epoch without a test pass); the record then says 'epoch'
+        and 'budget' (the name, or the epoch number). Tables whose runs recorded them also give
+        valid_loss and test_loss (mean cross-entropy) at that epoch (at the last one without epoch)."""
+        at_budget = budget is not None
+        if at_budget:
+            if epoch is not None:
+                raise ConfigError("give an epoch or a budget, not both")
+            epoch = self.budget_epoch(budget)
         epoch = self._check_epoch(epoch)
         column = None if seed is None else self._seed_column(seed)
         seed = None if seed is None else self.seeds[column]
         row = self.row(cell)
         rec = self._cell_record(row)
         trow = int(self._train_row[row])
-        per_seed = self._seed_records(trow, epoch) if trow >= 0 else {}
+        per_seed = self._seed_records(trow, epoch, at_budget) if trow >= 0 else {}
         rec["trained"] = bool(per_seed)
         rec["n_seeds"] = len(per_seed)
         for s in self.seeds:
@@ -323,19 +372,25 @@ class Bench(TableLookups, TableReader):
             rec["per_seed"] = per_seed
         else:
             rec["seed"] = int(seed)
+        if at_budget:
+            named = str(budget).strip().lower()
+            rec["epoch"], rec["budget"] = epoch, named if named in self.budgets else epoch
         return rec
 
     def curves(self, cell) -> dict:
         """Per-epoch curves of a cell: {seed: {"valid_acc", "train_acc", "train_loss", "epoch_time"}}
-        as arrays of length epochs_run (% for accuracies, s for epoch_time); {} if untrained."""
+        as arrays of length epochs_run (% for accuracies, mean cross-entropy for losses, s for
+        epoch_time); {} if untrained. Tables whose runs recorded them add "valid_loss" (every epoch),
+        "test_acc" and "test_loss" (NaN at the epochs the test split was not evaluated): later_curves."""
         trow = int(self._train_row[self.row(cell)])
         if trow < 0:
             return {}
         done = self._read("train/done", trow)
         epochs_run = self._read("train/epochs_run", trow)
-        arrays = {name: self._read(f"train/curves/{name}", trow) for name in CURVE_FIELDS}
+        names = tuple(CURVE_FIELDS) + self.later_curves
+        arrays = {name: self._read(f"train/curves/{name}", trow) for name in names}
         return {seed: {name: np.asarray(arrays[name][k][:int(epochs_run[k])], dtype=np.float64)
-                       for name in CURVE_FIELDS}
+                       for name in names}
                 for k, seed in enumerate(self.seeds) if done[k]}
 
     # -- everything
@@ -463,4 +518,7 @@ def _summarise_runs(runs: list) -> dict:
            "epochs": max([r["epochs"] for r in runs], default=0)}
     for f in ("firing_rate", "sops", "energy_pj"):
         out[f] = _mean([r[f] for r in runs])
+    for f in ("valid_loss", "test_loss"):  # tables whose runs recorded them
+        if any(f in r for r in runs):
+            out[f] = _mean([r.get(f, float("nan")) for r in runs])
     return out

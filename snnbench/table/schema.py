@@ -42,6 +42,22 @@ CURVE_FIELDS = {"valid_acc": "valid_acc_curve", "train_acc": "train_acc", "train
                 "epoch_time": "epoch_time"}
 
 
+# Per-epoch curves that runs recorded from a later release on (validation loss every epoch, test
+# accuracy and loss at the epochs the test split was evaluated): stored, float32 [trained cell, seed,
+# epoch], only in tables whose runs have them; NaN at epochs without a value (a test pass is made
+# only at the named budgets or every `test_every` epochs) and for runs recorded before the fields.
+# Table name -> key of a train job result.
+LATER_CURVE_FIELDS = {"valid_loss": "valid_loss_curve", "test_acc": "test_acc_curve",
+                      "test_loss": "test_loss_curve"}
+
+
+def named_budgets(epochs: int) -> dict:
+    """The named training budgets of a protocol of `epochs` epochs (1-based epochs): 'half'
+    (epochs // 2, at least 1) and 'full' (the last), the epochs whose test accuracy a run records
+    (model.train.budget_epochs, which trains to them; this copy keeps the query path free of torch)."""
+    return {"half": max(int(epochs) // 2, 1), "full": int(epochs)}
+
+
 REQUIRED_ATTRS = ("format", "schema_version", "snnbench_version", "created", "space", "dataset",
                   "dataset_fingerprint", "protocol_name", "protocol_hash", "protocol_json", "seeds",
                   "score_seeds", "n_cells", "n_trained", "n_train_runs", "n_score_runs", "complete",

@@ -229,14 +229,14 @@ class ShippedTables(TableLookups, TableReader):
         err.cell = parsed
         return err
 
-    def query(self, cell, seed=None, epoch=None) -> dict:
+    def query(self, cell, seed=None, epoch=None, budget=None) -> dict:
         """Bench.query on the table that answers for the cell, plus 'table' (its file name)."""
         b = self.table_for(cell)
-        rec = b.query(cell, seed=seed, epoch=epoch)
+        rec = b.query(cell, seed=seed, epoch=epoch, budget=budget)
         rec["table"] = b.path.name
         return rec
 
-    def query_all(self, cell, seed=None, epoch=None) -> list[dict]:
+    def query_all(self, cell, seed=None, epoch=None, budget=None) -> list[dict]:
         """Bench.query on every table that holds the cell, in the tables' order, each record with
         'table' (the file name) and 'dataset'; tables without the cell are skipped. Raises
         ArchitectureNotInTable when none holds it (InvalidCellError for a text that is no cell)."""
@@ -245,7 +245,7 @@ class ShippedTables(TableLookups, TableReader):
         for b in self.tables:
             if b._find_hash(key) < 0:
                 continue
-            rec = b.query(key, seed=seed, epoch=epoch)
+            rec = b.query(key, seed=seed, epoch=epoch, budget=budget)
             rec["table"], rec["dataset"] = b.path.name, b.metadata["dataset"]
             records.append(rec)
         if not records:
@@ -356,13 +356,13 @@ def open_shipped(dataset: str | None = None) -> ShippedTables:
     return ShippedTables(shipped_tables(required=True), dataset=dataset)
 
 
-def query_all(cell, dataset: str | None = None, seed=None, epoch=None) -> list[dict]:
+def query_all(cell, dataset: str | None = None, seed=None, epoch=None, budget=None) -> list[dict]:
     """Every shipped table's record of a cell (hash, text or Cell), in the manifest's order: a list of
     Bench.query records (mean over training seeds, accuracies in %), each with 'table' (file name) and
     'dataset'. dataset: only the tables of that dataset. ArchitectureNotInTable when no table holds
     the cell; ConfigError for an unknown dataset or one without a shipped table."""
     with open_shipped(dataset) as view:
-        return view.query_all(cell, seed=seed, epoch=epoch)
+        return view.query_all(cell, seed=seed, epoch=epoch, budget=budget)
 
 
 def describe_shipped() -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import SnnbenchError, TableFormatError
 from ..space import ATTRIBUTE_NAMES, canonical_batch, hash_text, prune_batch
-from .schema import (CURVE_FIELDS, SCORE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems,
+from .schema import (CURVE_FIELDS, LATER_CURVE_FIELDS, SCORE_FIELDS, TRAIN_FIELDS, check_header, first_line, metadata_problems,
                      open_h5)
 
 
@@ -77,6 +77,21 @@ def _expected_shapes(meta: dict, n: int, m: int, n_layers: int) -> dict:
     return shapes
 
 
+def _later_curve_problems(f: h5py.File, m: int, n_seed: int, epochs: int) -> list[str]:
+    """The later curves (valid_loss, test_acc, test_loss) are optional, but when a table has one it
+    has the shape of the others and float values."""
+    problems = []
+    for name in LATER_CURVE_FIELDS:
+        column = f"train/curves/{name}"
+        if column not in f:
+            continue
+        if f[column].shape != (m, n_seed, epochs):
+            problems.append(f"{column} has shape {f[column].shape}, expected {(m, n_seed, epochs)}")
+        elif f[column].dtype.kind != "f":
+            problems.append(f"{column} has dtype {f[column].dtype}, expected floats")
+    return problems
+
+
 def _train_protocol_problems(meta: dict, protocol) -> list[str]:
     """A recorded training protocol must parse, match its hash and differ from the table's only in the graph."""
     from ..protocols import Protocol, differs_only_in_graph
@@ -115,6 +130,9 @@ def _consistency_problems(f: h5py.File, meta: dict, quick: bool = False) -> list
             problems.append(f"missing dataset {name}")
         elif f[name].shape != shape:
             problems.append(f"{name} has shape {f[name].shape}, expected {shape}")
+    if not problems:
+        epochs = json.loads(meta["protocol_json"]).get("epochs", 0)
+        problems += _later_curve_problems(f, m, len(meta["seeds"]), epochs)
     if problems:
         return problems
     from ..protocols import Protocol
@@ -241,6 +259,34 @@ def _check_training(f: h5py.File, meta: dict, n: int, m: int, epochs: int) -> li
     return problems
 
 
+def _check_later_curves(f: h5py.File, done, diverged, after) -> list[str]:
+    """The later curves of a table that has them: nothing after epochs_run; a run has a validation
+    loss at every epoch up to epochs_run or at none (a run recorded before the field existed);
+    test accuracy and loss are set at the same epochs, and a finished run's test accuracy at its
+    last epoch, when recorded, is its train/test_acc."""
+    problems = []
+    present = {name: f[f"train/curves/{name}"][()] for name in LATER_CURVE_FIELDS if f"train/curves/{name}" in f}
+    for name, curve in present.items():
+        if np.any(np.isfinite(curve) & after):
+            problems.append(f"train/curves/{name} holds values after epochs_run")
+    if "valid_loss" in present:
+        have = np.isfinite(present["valid_loss"]) & ~after
+        finished = (done & ~diverged)[:, :, None]
+        partial = have.any(axis=2) & ~(have | after).all(axis=2)
+        if np.any(partial & finished[:, :, 0]):
+            problems.append("train/curves/valid_loss lacks values before epochs_run of a finished run that has some")
+    if "test_acc" in present and "test_loss" in present:
+        if np.any(np.isfinite(present["test_acc"]) != np.isfinite(present["test_loss"])):
+            problems.append("train/curves/test_acc and train/curves/test_loss are set at different epochs")
+    if "test_acc" in present and present["test_acc"].shape[2]:
+        test_acc = f["train/test_acc"][()]
+        last = present["test_acc"][:, :, -1]
+        stored = done & ~diverged & np.isfinite(last)
+        if np.any(~np.isclose(last[stored], test_acc[stored], rtol=1e-6, atol=1e-4)):
+            problems.append("train/test_acc differs from its test_acc curve's last epoch")
+    return problems
+
+
 def _check_columns(f: h5py.File, epochs: int) -> list[str]:
     """The rules that need whole columns: nothing stored for runs not done, every per-epoch curve set
     exactly up to epochs_run (all of them, not only valid_acc), parameter counts and firing rates in
@@ -261,6 +307,7 @@ def _check_columns(f: h5py.File, epochs: int) -> list[str]:
             problems.append(f"train/curves/{name} holds values after epochs_run")
         if np.any(~np.isfinite(curve) & ~after & finished):
             problems.append(f"train/curves/{name} lacks values before epochs_run of a finished run")
+    problems += _check_later_curves(f, done, diverged, after)
     n_params = f["cells/n_params"][()]
     if np.any(n_params < -1):
         problems.append("cells/n_params holds values below -1")

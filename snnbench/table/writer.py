@@ -14,7 +14,7 @@ from .. import testing
 from ..version import __version__
 from ..files import atomic_output, make_parent
 from ..space import HASH_LENGTH, batch_attributes, canonical_texts
-from .schema import CURVE_FIELDS, SCHEMA_VERSION, SCORE_FIELDS, TABLE_FORMAT, TRAIN_FIELDS
+from .schema import CURVE_FIELDS, LATER_CURVE_FIELDS, SCHEMA_VERSION, SCORE_FIELDS, TABLE_FORMAT, TRAIN_FIELDS
 
 if TYPE_CHECKING:
     from ..protocols import Protocol
@@ -93,6 +93,10 @@ def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seed
     diverged = np.zeros((m, n_seed), dtype=bool)
     where = np.full((m, n_seed), -1, dtype=np.int16)
     curves = {name: _nan((m, n_seed, epochs), np.float32) for name in CURVE_FIELDS}
+    # the later curves are stored when any run has them; older runs of the same table leave NaN
+    later = {name: key for name, key in LATER_CURVE_FIELDS.items()
+             if any(key in r for r in train_results.values())}
+    curves.update({name: _nan((m, n_seed, epochs), np.float32) for name in later})
     train_layers = _nan((m, n_seed, len(layers)), np.float32)
     for t, h in enumerate(trained):
         for k, s in enumerate(seeds):
@@ -108,6 +112,9 @@ def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seed
             for name, key in CURVE_FIELDS.items():
                 curve = np.asarray(r[key], dtype=np.float32)[:epochs]
                 curves[name][t, k, :len(curve)] = curve
+            for name, key in later.items():
+                curve = _curve_values(r.get(key))[:epochs]
+                curves[name][t, k, :len(curve)] = curve
             for name, rate in r.get("firing_rates", {}).items():
                 train_layers[t, k, layer_index[name]] = rate
             if n_params[row_of[h]] < 0:
@@ -119,10 +126,15 @@ def assemble_columns(cell_hashes, score_results: dict, train_results: dict, seed
     cols["train/epochs_run"] = epochs_run
     cols["train/diverged"] = diverged
     cols["train/where"] = where
-    for name in CURVE_FIELDS:
+    for name in curves:
         cols[f"train/curves/{name}"] = curves[name]
     cols["train/layer_firing_rate"] = train_layers
     return cols
+
+
+def _curve_values(values) -> np.ndarray:
+    """A recorded per-epoch list as float32, None (an epoch without that evaluation) as NaN."""
+    return np.array([np.nan if v is None else v for v in (values or [])], dtype=np.float32)
 
 
 def cell_columns(hashes) -> dict:
