@@ -26,11 +26,10 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.reports import seed_columns
-from ..errors import (ArchitectureNotInTable, ConfigError, InvalidCellError, NoProgressError,
-                      SpaceMismatchError)
+from ..errors import ArchitectureNotInTable, ConfigError, InvalidCellError, NoProgressError
 from ..space import Cell, check_space, edit_distance, one_edit_neighbours, pair_states, space_hashes
 from .algorithms import ALGORITHMS
-from .paper import table_frame, trained_mask
+from .paper import check_space_of_table, table_frame, table_space, trained_mask
 from ..space import in_space
 
 INCUMBENT_RULE = ("the evaluated cell with the highest validation accuracy the algorithm observed (the mean "
@@ -70,23 +69,6 @@ class EvalRecord:
     measured_s: float = float("nan")
     valid_mean: float = float("nan")
     test_acc_predicted: float = float("nan")
-
-
-def table_space(bench, frame: pd.DataFrame) -> str:
-    """The space a table holds: its `space` attribute, else 'fw' when every row is an fw cell."""
-    space = getattr(bench, "space", None)
-    if space in ("fw", "bw"):
-        return space
-    return "fw" if "space" in frame.columns and (frame["space"] == "fw").all() else "bw"
-
-
-def check_space_of_table(bench, frame: pd.DataFrame, space: str) -> None:
-    """SpaceMismatchError when `space` is bw and the table holds fw cells only."""
-    held = table_space(bench, frame)
-    if space == "bw" and held == "fw":
-        name = getattr(getattr(bench, "path", None), "name", "the table")
-        raise SpaceMismatchError(f"`space` bw asked of {name}, a table of the fw space (no cell with a backward "
-                                 "edge): search its space with space='fw', or use a bw table")
 
 
 class SimulatedBenchmark:
