@@ -72,7 +72,7 @@ def trained_mask(frame: pd.DataFrame) -> np.ndarray:
 
 def table_space(bench, frame: pd.DataFrame) -> str:
     """The space a table holds: its `space` attribute, else 'fw' when every row is an fw cell."""
-    space = getattr(bench, "space", None)
+    space = None if isinstance(bench, pd.DataFrame) else getattr(bench, "space", None)
     if space in ("fw", "bw"):
         return space
     return "fw" if "space" in frame.columns and (frame["space"] == "fw").all() else "bw"
