@@ -49,11 +49,14 @@ def _paper_search(bench, algos, space_name, plan, runs, seed, model, compute, da
             click.echo(f"{algo:6s} {space_name} run {r.run}: {r.winner} {r.text}  score {number(r.score, '.3f')}  "
                        f"valid {number(r.valid_acc, '.2f')} %  test {number(r.test_acc, '.2f')} %{mark}")
         sources = ", ".join(f"{n} {s}" for s, n in summary["sources"].items())
-        measured = summary["sources"].get("table", 0)
         click.echo(f"{algo:6s} {space_name}: valid {number(summary['valid_acc'], '.2f')} +- "
                    f"{number(summary['valid_acc_std'], '.2f')} %, test {number(summary['test_acc'], '.2f')} +- "
                    f"{number(summary['test_acc_std'], '.2f')} % over {runs} runs of "
-                   f"{samples} samples (winners: {sources}; means over the {measured} measured of {runs})")
+                   f"{samples} samples (winners: {sources}; means over the {summary['n_measured']} measured of {runs})")
+        if summary["n_predicted"]:
+            click.echo(f"{algo:6s} {space_name}: {summary['n_predicted']} PREDICTED winners: valid "
+                       f"{number(summary['valid_acc_predicted'], '.2f')} +- "
+                       f"{number(summary['valid_acc_predicted_std'], '.2f')} % (predicted by the surrogate, untrained)")
     if as_json:
         click.echo(json.dumps(plain_json(summaries)))
 

@@ -258,3 +258,15 @@ def test_search_on_a_sampled_table_restricts_to_the_trained_cells_and_runs_diffe
 def test_many_draws_among_few_trained_cells_are_called_out(bench):
     plan = search.search_plan(bench, "fw", n_samples=5000, restrict_to_table=True)
     assert "every run picks nearly the same winner" in plan.note
+
+
+def test_the_paper_search_summary_never_mixes_predicted_winners_with_measured_ones(bench, frame, model):
+    runs = (search.paper_search(bench, "fw", "random", n_samples=1, runs=3, restrict_to_table=True)
+            + search.paper_search(bench, "fw", "random", n_samples=1, runs=3, seed=1, model=model))
+    summary = search.summarise_paper_search(runs)
+    measured = [r.valid_acc for r in runs if r.source == "table"]
+    predicted = [r.valid_acc for r in runs if r.source == "surrogate"]
+    assert measured and predicted, "three random fw cells should include one the table did not train"
+    assert summary["n_measured"] == len(measured) and summary["n_predicted"] == len(predicted)
+    assert summary["valid_acc"] == pytest.approx(np.mean(measured))
+    assert summary["valid_acc_predicted"] == pytest.approx(np.mean(predicted))
