@@ -503,7 +503,7 @@ def _mean_std(frame: pd.DataFrame, key: str) -> tuple[float, float]:
 
 def run_algorithm(algo, bench, space: str = "bw", budget_s: float = 3600.0, runs: int = 10, seed: int = 0,
                   model=None, max_evaluations: int = 100_000, cost_model: str = "median", incumbent: str = "seen",
-                  test_model=None, max_calls_without_evaluation: int = 100_000) -> AlgorithmResult:
+                  test_model=None, max_calls_without_evaluation: int = 1_000_000) -> AlgorithmResult:
     """Run an algorithm (a name of ALGORITHMS, or an object with run(bench, rng)) `runs` times, each
     on a fresh SimulatedBenchmark with its own seed and the same simulated budget (s). cost_model,
     incumbent, model and test_model: see SimulatedBenchmark. An algorithm that calls the benchmark
@@ -547,7 +547,7 @@ class _Capped:
     stopping an algorithm that calls the benchmark max_idle times in a row without an evaluation (a
     loop that would never spend the budget) with NoProgressError."""
 
-    def __init__(self, bench: SimulatedBenchmark, max_evaluations: int, max_idle: int = 100_000,
+    def __init__(self, bench: SimulatedBenchmark, max_evaluations: int, max_idle: int = 1_000_000,
                  algo: str = "the algorithm"):
         self._bench, self._left = bench, max_evaluations
         self._max_idle, self._idle, self._algo = max_idle, 0, algo

@@ -270,3 +270,15 @@ def test_the_paper_search_summary_never_mixes_predicted_winners_with_measured_on
     assert summary["n_measured"] == len(measured) and summary["n_predicted"] == len(predicted)
     assert summary["valid_acc"] == pytest.approx(np.mean(measured))
     assert summary["valid_acc_predicted"] == pytest.approx(np.mean(predicted))
+
+
+def test_run_algo_with_a_surrogate_labels_the_runs_that_ended_on_a_predicted_cell(small_fw_table, model, tmp_path):
+    path = model.save(tmp_path / "model.json")
+    result = CliRunner().invoke(main, ["run-algo", "--algo", "rs", "--space", "fw", "--budget-hours", "0.05",
+                                       "--runs", "3", "--model", str(path), str(small_fw_table)])
+    assert result.exit_code == 0, result.output
+    assert "the rest predicted by the surrogate" in result.output.splitlines()[0]
+    row = next(l for l in result.output.splitlines() if l.startswith("random search"))
+    n_measured = int(row.split()[3].split("/")[0])
+    if n_measured < 3:  # 12 trained cells among 7012: most runs end on a predicted cell
+        assert f"{3 - n_measured} of 3 runs ended on a PREDICTED cell" in result.output
