@@ -91,9 +91,9 @@ def _harness(bench, algos, space_name, budget_hours, runs, seed, model, plot_out
     first = results[0].runs[0]
     noise = first.cost_noise()
     if as_json:
-        click.echo(json.dumps(plain_json({"table": _table_name(bench), "setting": describe_setting(first),
-                                          "cost_model": COST_MODELS[cost_model], "cost_noise": noise,
-                                          "results": finals})))
+        context = {"table": _table_name(bench), "setting": describe_setting(first),
+                   "cost_model_rule": COST_MODELS[cost_model], "cost_noise": noise}
+        click.echo(json.dumps(plain_json([{**f, **context} for f in finals])))  # one object per algorithm, as before
     else:
         _print_harness(finals, describe_setting(first), noise, runs, budget_hours)
     if plot_out:
