@@ -69,3 +69,13 @@ class DeviceError(ConfigError):
 class CheckpointError(SnnbenchError):
     """A training checkpoint that cannot be used: it belongs to another run (cell, protocol or seed), or
     it is damaged. The message names the file; deleting it makes the run start from scratch."""
+
+
+class SpaceMismatchError(ConfigError):
+    """A search space that the table does not hold: the bw space asked of a table of fw cells (whose
+    cells have no backward edge), which would search fw cells and call them bw."""
+
+
+class NoProgressError(SnnbenchError):
+    """A NAS algorithm that called the simulated benchmark many times in a row without one evaluation
+    (a loop that can never spend the budget). The message names the algorithm and the limit."""

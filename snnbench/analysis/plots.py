@@ -13,9 +13,10 @@ from .stats import correlate, kendall_tau
 
 
 def plot_across(df_a: pd.DataFrame, df_b: pd.DataFrame, out, name_a: str, name_b: str,
-                target: str = "valid_acc") -> Path:
+                target: str = "valid_acc", context: str | None = None) -> Path:
     """Scatter of b's accuracy against a's over the cells both trained (one point per cell, the mean over
-    seeds, with each cell's seed range as error bars where there are two seeds or more)."""
+    seeds, with each cell's seed range as error bars where there are two seeds or more). context: the
+    tables, space and protocols, prefixed to the title."""
     plt = pyplot()
     common = trained_rows(df_a).merge(trained_rows(df_b), on="hash", suffixes=("_a", "_b"))
     if len(common) == 0:
@@ -28,8 +29,27 @@ def plot_across(df_a: pd.DataFrame, df_b: pd.DataFrame, out, name_a: str, name_b
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
     ax.set_xlabel(f"{target} (%) — {name_a}")
     ax.set_ylabel(f"{target} (%) — {name_b}")
-    ax.set_title(f"{len(common)} cells trained in both, tau {kendall_tau(x, y):.2f}", fontsize=9)
+    ax.set_title(_titled(context, f"{len(common)} cells trained in both, tau {kendall_tau(x, y):.2f}"), fontsize=9)
     return save_figure(fig, plt, out)
+
+
+def _titled(context: str | None, title: str) -> str:
+    return f"{context}\n{title}" if context else title
+
+
+def describe_table(bench) -> str:
+    """A plot's context line for an open table: its file, space and protocol (name and hash)."""
+    path = getattr(bench, "path", None)
+    protocol = getattr(bench, "protocol", None)
+    name = getattr(path, "name", "a table")
+    return f"{name}, {getattr(bench, 'space', '?')} space, protocol " + (
+        f"{protocol.name} {protocol.hash[:8]}" if protocol is not None else "unknown")
+
+
+def _ranks(values) -> np.ndarray:
+    """Ranks 1 = highest (ties share their mean rank), NaN kept."""
+    values = pd.Series(np.asarray(values, dtype=float))
+    return values.rank(ascending=False, method="average").to_numpy()
 
 
 def pyplot():
@@ -52,36 +72,46 @@ def _grid(plt, n: int, ncols: int = 3, size=(4.0, 3.4)):
 
 
 def plot_score_scatter(df: pd.DataFrame, out, scores=SCORE_COLUMNS, target: str = "valid_acc",
-                       n_boot: int = 1000, seed: int = 0) -> Path:
+                       n_boot: int = 1000, seed: int = 0, context: str | None = None, rank: bool = False) -> Path:
     """Score vs accuracy, one panel per score, fw and bw cells coloured, Kendall tau over all trained
-    cells (with its bootstrap interval) in each title: the paper's Fig. 4. Writes a PNG; returns its path."""
+    cells (with its bootstrap interval) in each title: the paper's Fig. 4. rank: plot the ranks among
+    the trained cells (1 = highest) instead of the values, so that a few outliers do not squash the
+    rest. context: the table, space and protocol, in the title. Writes a PNG; returns its path."""
     plt = pyplot()
     trained = trained_rows(df)
     scores = [s for s in scores if s in df.columns and np.isfinite(trained[s].to_numpy(dtype=float)).any()]
+    if rank:
+        trained = trained.assign(**{c: _ranks(trained[c]) for c in [*scores, target]})
     fig, axes = _grid(plt, len(scores))
     for ax, score in zip(axes, scores):
         for space, group in trained.groupby("space"):
             ax.scatter(group[score], group[target], s=14, alpha=0.7, label=f"{space} ({len(group)})",
                        color=_SPACE_COLORS.get(space))
+        if rank:
+            ax.invert_xaxis()
+            ax.invert_yaxis()
         stats = correlate(trained[score], trained[target], n_boot=n_boot, seed=seed)
         ax.set_title(f"{SCORE_LABELS.get(score, score)}: tau = {format_interval(stats['tau'], stats['tau_lo'], stats['tau_hi'])}",
                      fontsize=9)
-        ax.set_xlabel(SCORE_LABELS.get(score, score))
-        ax.set_ylabel(f"{target} (%)")
+        ax.set_xlabel(SCORE_LABELS.get(score, score) + (" (rank, 1 = highest)" if rank else ""))
+        ax.set_ylabel(f"{target} " + ("(rank, 1 = best)" if rank else "(%)"))
         ax.legend(fontsize=7)
     if not scores:
         axes[0].set_visible(True)
         axes[0].text(0.5, 0.5, "no scores stored", ha="center", va="center")
-    fig.suptitle(f"zero-cost scores vs {target} ({len(trained)} trained cells)")
+    fig.suptitle(_titled(context, f"zero-cost scores vs {target} ({len(trained)} trained cells)"), fontsize=10)
     return save_figure(fig, plt, out)
 
 
-def plot_attributes(df: pd.DataFrame, out, attributes=PLOT_ATTRIBUTES, target: str = "valid_acc") -> Path:
+def plot_attributes(df: pd.DataFrame, out, attributes=PLOT_ATTRIBUTES, target: str = "valid_acc",
+                    context: str | None = None) -> Path:
     """Accuracy against the cell's make-up (number of forward and backward edges and of each op): one
-    box per count value, the paper's Fig. 8. Writes a PNG; returns its path."""
+    box per count value, the paper's Fig. 8. An attribute with one value among the trained cells (the
+    backward edges of an fw table) has no panel. context: the table, space and protocol, in the title.
+    Writes a PNG; returns its path."""
     plt = pyplot()
     trained = trained_rows(df)
-    attributes = [a for a in attributes if a in df.columns]
+    attributes = [a for a in attributes if a in df.columns and trained[a].nunique() > 1]
     fig, axes = _grid(plt, len(attributes))
     for ax, attr in zip(axes, attributes):
         values = sorted(int(v) for v in trained[attr].unique())
@@ -91,14 +121,20 @@ def plot_attributes(df: pd.DataFrame, out, attributes=PLOT_ATTRIBUTES, target: s
             ax.set_xticks(range(len(values)), [f"{v}\n({len(d)})" for v, d in zip(values, data)])
         ax.set_xlabel(f"{attr} (cells)")
         ax.set_ylabel(f"{target} (%)")
-    fig.suptitle(f"{target} against cell attributes ({len(trained)} trained cells)")
+    if not attributes:
+        axes[0].set_visible(True)
+        axes[0].text(0.5, 0.5, "every trained cell has the same attributes", ha="center", va="center")
+    fig.suptitle(_titled(context, f"{target} against cell attributes ({len(trained)} trained cells)"), fontsize=10)
     return save_figure(fig, plt, out)
 
 
-def plot_accuracy_distribution(df: pd.DataFrame, out, targets=TARGETS) -> Path:
-    """Histogram of each accuracy per space (fw and bw cells overlaid). Writes a PNG; returns its path."""
+def plot_accuracy_distribution(df: pd.DataFrame, out, targets=TARGETS, context: str | None = None) -> Path:
+    """Histogram of each accuracy per space (fw and bw cells overlaid); a target with no value has no
+    panel. context: the table, space and protocol, in the title. Writes a PNG; returns its path."""
     plt = pyplot()
     trained = trained_rows(df)
+    targets = [t for t in targets if t in trained.columns and np.isfinite(trained[t].to_numpy(dtype=float)).any()]
+    targets = targets or list(TARGETS[:1])
     fig, axes = _grid(plt, len(targets), ncols=len(targets))
     for ax, target in zip(axes, targets):
         values = trained[target].to_numpy(dtype=float)
@@ -110,7 +146,7 @@ def plot_accuracy_distribution(df: pd.DataFrame, out, targets=TARGETS) -> Path:
         ax.set_xlabel(f"{target} (%)")
         ax.set_ylabel("cells")
         ax.legend(fontsize=7)
-    fig.suptitle("accuracy distribution per space")
+    fig.suptitle(_titled(context, "accuracy distribution per space"), fontsize=10)
     return save_figure(fig, plt, out)
 
 
@@ -146,11 +182,12 @@ def plot_paths(out) -> list[Path]:
     return [out / "scores.png", out / "attributes.png", out / "distribution.png"]
 
 
-def plot_all(df: pd.DataFrame, out, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """The three figures of `snnbench correlate --plot` (their paths: plot_paths(out)). Returns the
-    paths written."""
+def plot_all(df: pd.DataFrame, out, n_boot: int = 1000, seed: int = 0, context: str | None = None,
+             rank: bool = False) -> list[Path]:
+    """The three figures of `snnbench correlate --plot` (their paths: plot_paths(out)), titled with
+    `context` (describe_table); rank: the score scatter on the rank scale. Returns the paths written."""
     paths = plot_paths(out)
     if len(trained_rows(df)) == 0:
         raise ConfigError("the table has no trained cell: nothing to plot")
-    return [plot_score_scatter(df, paths[0], n_boot=n_boot, seed=seed),
-            plot_attributes(df, paths[1]), plot_accuracy_distribution(df, paths[2])]
+    return [plot_score_scatter(df, paths[0], n_boot=n_boot, seed=seed, context=context, rank=rank),
+            plot_attributes(df, paths[1], context=context), plot_accuracy_distribution(df, paths[2], context=context)]

@@ -20,7 +20,8 @@ from .group import FiniteFloat, main, SnnbenchGroup, check_plot_folder, check_pl
 @click.option("--boot", "n_boot", type=click.IntRange(0), default=1000, show_default=True, help="Bootstrap resamples of the cells for the intervals (0: none).")
 @click.option("--confidence", type=FiniteFloat(0.5, 0.999), default=0.95, show_default=True, help="Coverage of the bootstrap intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, seed):
+@click.option("--rank-scale", is_flag=True, help="Plot scores against accuracy as ranks (1 = highest) instead of values.")
+def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, seed, rank_scale):
     """Kendall tau and Spearman rho of every zero-cost score against validation and test accuracy,
     per space, with bootstrap intervals and the seed-to-seed noise ceiling; or, with --across, the
     accuracies of the cells two tables both trained against each other."""
@@ -36,6 +37,7 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
         check_plot_outputs(analysis.plot_paths(plot_out), [table_path])
     with open_table(table_path) as bench:
         frame = bench.to_dataframe()
+        context = analysis.plots.describe_table(bench)
     report = analysis.correlation_report(frame, n_boot=n_boot, confidence=confidence, seed=seed)
     if report["n_trained"] < 3:
         raise ConfigError(f"{table_path} has {report['n_trained']} trained cells: correlations need at least 3")
@@ -44,7 +46,7 @@ def correlate_cmd(table_path, across, plot_out, as_json, n_boot, confidence, see
     else:
         click.echo(analysis.format_report(report))
     if plot_out:
-        for path in analysis.plot_all(frame, plot_out, n_boot=n_boot, seed=seed):
+        for path in analysis.plot_all(frame, plot_out, n_boot=n_boot, seed=seed, context=context, rank=rank_scale):
             click.echo(f"wrote {path}", err=as_json)
 
 
@@ -69,7 +71,8 @@ def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
     else:
         click.echo(analysis.format_across(report, names[0], names[1]))
     if plot_out:
-        path = analysis.plot_across(frames[0], frames[1], plot_out, names[0], names[1])
+        path = analysis.plot_across(frames[0], frames[1], plot_out, names[0], names[1],
+                                    context=f"{names[0]} vs {names[1]}, {spaces[0]} space")
         click.echo(f"wrote {path}", err=as_json)
 
 

@@ -9,11 +9,55 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ArchitectureNotInTable, ConfigError
+from ..errors import ArchitectureNotInTable, ConfigError, SpaceMismatchError
 from ..space import Cell, check_space, in_space, sample_cells, sampler_probabilities
 
 
 PAPER_ALGOS = ("sahd", "hd", "random")
+# The paper's search draws 5000 cells of the bw space (102,596 cells): 4.9 % of it. On a table that
+# trained a sample, a run draws the same share of the trained cells, so that runs see different cells;
+# 5000 draws among 300 trained cells would cover every one of them, and every run would pick the same
+# winner by construction.
+PAPER_SAMPLES, PAPER_SPACE_SIZE = 5000, 102_596
+
+
+@dataclass
+class SearchPlan:
+    """What a search covers: restrict_to_table (draw among the trained cells only), n_samples per run,
+    n_trained (trained cells of the space in the table), space_size (cells of the space) and `note`,
+    one sentence saying why, for the output."""
+    restrict_to_table: bool
+    n_samples: int
+    n_trained: int
+    space_size: int
+    note: str
+
+
+def search_plan(bench, space: str, n_samples: int | None = None, restrict_to_table: bool | None = None) -> SearchPlan:
+    """The paper's search made to produce numbers on a table: unless told otherwise, a table that trained
+    only a sample of the space is searched among its trained cells, with as many draws per run as the
+    paper's share of its space (PAPER_SAMPLES / PAPER_SPACE_SIZE of the trained cells, at least 2); a
+    table that trained the whole space is searched over the space with PAPER_SAMPLES draws."""
+    from ..space import space_hashes
+    check_space(space)
+    frame = table_frame(bench)
+    rows = frame[trained_mask(frame)]
+    n_trained = int(len(rows) if space == "bw" else (rows["space"] == "fw").sum())
+    size = len(space_hashes(space))
+    if restrict_to_table is None:
+        restrict_to_table = n_trained < size
+    if n_samples is None:
+        share = max(2, round(n_trained * PAPER_SAMPLES / PAPER_SPACE_SIZE))
+        n_samples = share if restrict_to_table else PAPER_SAMPLES
+    if restrict_to_table:
+        note = (f"searching the {n_trained} trained cells of the {space} space (of {size}), {n_samples} draws per run")
+        if n_samples >= n_trained:
+            note += (f": {n_samples} draws among {n_trained} cells cover nearly all of them, so every run picks "
+                     "nearly the same winner")
+    else:
+        note = (f"searching the whole {space} space ({size} cells, {n_trained} trained), {n_samples} draws per run"
+                + ("; winners the table did not train have no measured accuracy" if n_trained < size else ""))
+    return SearchPlan(bool(restrict_to_table), int(n_samples), n_trained, size, note)
 
 
 def table_frame(bench) -> pd.DataFrame:
@@ -24,6 +68,23 @@ def table_frame(bench) -> pd.DataFrame:
 
 def trained_mask(frame: pd.DataFrame) -> np.ndarray:
     return np.isfinite(frame["valid_acc"].to_numpy(dtype=float))
+
+
+def table_space(bench, frame: pd.DataFrame) -> str:
+    """The space a table holds: its `space` attribute, else 'fw' when every row is an fw cell."""
+    space = None if isinstance(bench, pd.DataFrame) else getattr(bench, "space", None)
+    if space in ("fw", "bw"):
+        return space
+    return "fw" if "space" in frame.columns and (frame["space"] == "fw").all() else "bw"
+
+
+def check_space_of_table(bench, frame: pd.DataFrame, space: str) -> None:
+    """SpaceMismatchError when `space` is bw and the table holds fw cells only."""
+    held = table_space(bench, frame)
+    if space == "bw" and held == "fw":
+        name = getattr(getattr(bench, "path", None), "name", "the table")
+        raise SpaceMismatchError(f"`space` bw asked of {name}, a table of the fw space (no cell has a backward "
+                                 "edge): search `space` fw, or use a bw table")
 
 
 @dataclass
@@ -61,6 +122,8 @@ def paper_search(bench, space: str, algo: str = "sahd", n_samples: int = 5000, r
         raise ConfigError("`samples` and `runs` must be at least 1")
     frame = table_frame(bench)
     trained = set(frame.index[trained_mask(frame)])
+    if restrict_to_table:
+        check_space_of_table(bench, frame, space)
     if restrict_to_table and not any(space == "bw" or frame.at[h, "space"] == "fw" for h in trained):
         raise ArchitectureNotInTable(f"the table has no trained cell of the {space} space")
     scorer = _ScoreLookup(frame, bench, compute_missing, data_dir, device) if algo != "random" else None
@@ -140,14 +203,21 @@ class _ScoreLookup:
 
 
 def summarise_paper_search(results: list[PaperSearchRun]) -> dict:
-    """Mean and std (over runs, ddof 0) of the winners' accuracies, with how many came from where."""
+    """Mean and std (over runs, ddof 0) of the winners' accuracies, with how many came from where: the
+    accuracies over the winners measured in the table only (n_measured of runs); the surrogate's
+    predictions, never mixed with them, as valid_acc_predicted / test_acc_predicted over the predicted
+    winners; the score over every run."""
     frame = pd.DataFrame([asdict(r) for r in results])
     out = {"algo": results[0].algo, "space": results[0].space, "runs": len(results),
            "n_samples": results[0].n_samples}
-    for key in ("valid_acc", "test_acc", "score"):
-        values = frame[key].to_numpy(dtype=float)
+    measured, predicted = frame[frame["source"] == "table"], frame[frame["source"] == "surrogate"]
+    out["n_measured"], out["n_predicted"] = len(measured), len(predicted)
+    for key, rows, name in (("valid_acc", measured, "valid_acc"), ("test_acc", measured, "test_acc"),
+                            ("score", frame, "score"), ("valid_acc", predicted, "valid_acc_predicted"),
+                            ("test_acc", predicted, "test_acc_predicted")):
+        values = rows[key].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
-        out[key] = float(values.mean()) if len(values) else float("nan")
-        out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
+        out[name] = float(values.mean()) if len(values) else float("nan")
+        out[f"{name}_std"] = float(values.std()) if len(values) else float("nan")
     out["sources"] = frame["source"].value_counts().to_dict()
     return out

@@ -93,11 +93,11 @@ def test_untrained_winner_is_predicted_by_the_surrogate_and_marked(bench, frame,
 # ----------------------------------------------------------------------------- the harness
 def test_evaluate_charges_the_measured_time_of_the_epochs_trained(bench, frame):
     h = _trained(frame).index[0]
-    sim = search.SimulatedBenchmark(bench, "fw", seed=0)
+    sim = search.SimulatedBenchmark(bench, "fw", seed=0, cost_model="measured")
     record = sim.evaluate(h, epochs=1)
     curve = bench.curves(h)[record.seed]
     assert record.valid_acc == curve["valid_acc"][0]
-    assert record.cost_s == pytest.approx(curve["epoch_time"][0])
+    assert record.cost_s == pytest.approx(curve["epoch_time"][0]) == record.measured_s
     full = sim.evaluate(h)
     assert full.epochs == bench.protocol.epochs
     assert full.cost_s == pytest.approx(bench.curves(h)[full.seed]["epoch_time"].sum())
