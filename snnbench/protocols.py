@@ -39,9 +39,10 @@ class Protocol:
     (None: the dataset's own side); the network is sized for it. train_size: the number of training
     images, a fixed stratified subset of the train split, nested across sizes (None: the whole split;
     validation and test are never subsetted). Both are part of the hash only when set (data module
-    docstring). test_every: a run evaluates the test split (accuracy and loss) after the named budgets'
-    epochs, the half-way one and the last (train.budget_epochs), and, when set, after every
-    test_every-th epoch too (1: every epoch, as NATS-Bench records); part of the hash only when set.
+    docstring). test_every: after which epochs a run evaluates the test split (accuracy and loss):
+    None (the default) every epoch, as NATS-Bench records; k >= 1 every k-th epoch and the named
+    budgets, the half-way epoch and the last (model.train.budget_epochs); 0 the budgets only. It
+    changes no trained number (test passes are not timed either); part of the hash only when set.
 
     The training step (train module docstring), each setting left out of the hash at its default:
     autocast 'bf16' runs the forward pass and the loss of training and evaluation under
@@ -148,8 +149,9 @@ class Protocol:
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ConfigError(f"protocol {self.name}: {key} must be a whole number or None, got {value!r}")
-        if self.test_every is not None and self.test_every < 1:
-            raise ConfigError(f"protocol {self.name}: test_every must be at least 1 (or None), got {self.test_every}")
+        if self.test_every is not None and self.test_every < 0:
+            raise ConfigError(f"protocol {self.name}: test_every must be 0 (the named budgets only), a number of "
+                              f"epochs, or None (every epoch), got {self.test_every}")
         size = self.input_size
         if size is not None and not (4 <= size <= native.image_size and size % 4 == 0):
             raise ConfigError(f"protocol {self.name}: input_size {size} must be a multiple of 4 from 4 to "

@@ -103,8 +103,8 @@ def _step_options(fn):
                      help="torch.compile the training forward pass (needs a compiler; every architecture compiles anew)."),
         click.option("--device-augment/--no-device-augment", "device_augment", default=None,
                      help="Draw the crop/flip augmentation on the training device from its own generator."),
-        click.option("--test-every", type=click.IntRange(1), default=None,
-                     help="Evaluate the test split every K epochs too (default: at the half-way and last epochs only)."),
+        click.option("--test-every", type=click.IntRange(0), default=None,
+                     help="Evaluate the test split every K epochs and at the half-way and last epochs; 0: only those two (default: every epoch)."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -45,8 +45,9 @@ class TrainRecord:
 
     Per epoch: train_loss, train_acc (over the epoch's steps), valid_acc_curve, valid_loss_curve,
     epoch_time (training and validation of the epoch), and test_acc_curve / test_loss_curve, which hold
-    None (JSON null) but at the epochs the test split is evaluated (epochs_with_test: the named budgets, the half-way
-    epoch and the last, or every epoch). Test evaluations are not part of epoch_time nor train_time:
+    None (JSON null) but at the epochs the test split is evaluated (epochs_with_test: every epoch by
+    default; with Protocol.test_every, every k-th and the named budgets, the half-way epoch and the
+    last, or the budgets only). Test evaluations are not part of epoch_time nor train_time:
     a search never pays for them."""
     cell_hash: str
     protocol_hash: str
@@ -238,11 +239,16 @@ def budget_epochs(epochs: int) -> dict:
 
 
 def epochs_with_test(protocol: Protocol) -> set:
-    """The epochs (1-based) after which a run evaluates the test split: the named budgets, and every
-    `protocol.test_every`-th epoch when that is set."""
+    """The epochs (1-based) after which a run evaluates the test split: every epoch (test_every None,
+    the default, as NATS-Bench records), every test_every-th epoch and the named budgets (test_every
+    k >= 1), or the named budgets only (test_every 0: a CPU protocol's saving, one test pass costs as
+    much as one validation pass)."""
+    every = protocol.test_every
+    if every is None:
+        return set(range(1, protocol.epochs + 1))
     chosen = set(budget_epochs(protocol.epochs).values())
-    if protocol.test_every:
-        chosen |= set(range(protocol.test_every, protocol.epochs + 1, protocol.test_every))
+    if every:
+        chosen |= set(range(every, protocol.epochs + 1, every))
     return chosen
 
 

@@ -45,7 +45,7 @@ CURVE_FIELDS = {"valid_acc": "valid_acc_curve", "train_acc": "train_acc", "train
 # Per-epoch curves that runs recorded from a later release on (validation loss every epoch, test
 # accuracy and loss at the epochs the test split was evaluated): stored, float32 [trained cell, seed,
 # epoch], only in tables whose runs have them; NaN at epochs without a value (a test pass is made
-# only at the named budgets or every `test_every` epochs) and for runs recorded before the fields.
+# only at the epochs the protocol's `test_every` names) and for runs recorded before the fields.
 # Table name -> key of a train job result.
 LATER_CURVE_FIELDS = {"valid_loss": "valid_loss_curve", "test_acc": "test_acc_curve",
                       "test_loss": "test_loss_curve"}
