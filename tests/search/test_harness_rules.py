@@ -7,29 +7,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import snnbench
 from snnbench import search
 from snnbench.cli import main
 from snnbench.errors import NoProgressError, SpaceMismatchError
 from snnbench.search.harness import EvalRecord, _Incumbent
 from snnbench.space import Cell, sample_cells
-from snnbench.surrogate import Surrogate, SurrogateParams
 
 
-@pytest.fixture(scope="module")
-def bench(small_fw_table):
-    with snnbench.open(small_fw_table) as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def frame(bench):
-    return bench.to_dataframe().set_index("hash", drop=False)
-
-
-@pytest.fixture(scope="module")
-def model(frame, bench):
-    return Surrogate(SurrogateParams(n_members=2, n_estimators=30)).fit_table(frame, bench.protocol)
+# bench, frame, model: tests/search/conftest.py
 
 
 def _trained(frame):

@@ -5,31 +5,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import snnbench
 from snnbench.search.paper import _draw
 from snnbench import search
 from snnbench.cli import main
 from snnbench.errors import ArchitectureNotInTable, ConfigError, InvalidCellError
 from snnbench.space import Cell, sample_cells
-from snnbench.surrogate import Surrogate, SurrogateParams
 
 BW_CELL = "0302 0030 3003 0000"  # a backward edge 2 -> 0: not in the fw space
 
 
-@pytest.fixture(scope="module")
-def bench(small_fw_table):
-    with snnbench.open(small_fw_table) as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def frame(bench):
-    return bench.to_dataframe().set_index("hash", drop=False)
-
-
-@pytest.fixture(scope="module")
-def model(frame, bench):
-    return Surrogate(SurrogateParams(n_members=2, n_estimators=30)).fit_table(frame, bench.protocol)
+# bench, frame, model: tests/search/conftest.py
 
 
 def _trained(frame):
