@@ -61,16 +61,9 @@ def write_synthetic(path: Path, n_cells: int, n_trained: int, epochs: int = 200)
     write_table(path, columns, attrs)
 
 
-def measure(path: str) -> dict:
-    """Run in a fresh process: every number is from a cold start of the reader (imports excluded)."""
-    import snnbench
-    from snnbench.table import Bench  # noqa: F401  (imports are not part of opening)
-    import pandas  # noqa: F401
-    base = rss_mb()
-    t0 = time.perf_counter()
-    bench = snnbench.open(path)
-    t_open = time.perf_counter() - t0
-    mem_open = rss_mb() - base
+def time_single_queries(bench):
+    """(cells, trained cells, the generator, seconds of the first query, seconds of each of 399
+    more): 400 single queries, half of trained cells, half of any cells, drawn with seed 1."""
     cells = bench.cells()
     trained = bench.cells(trained_only=True)
     rng = np.random.default_rng(1)
@@ -83,6 +76,20 @@ def measure(path: str) -> dict:
         t0 = time.perf_counter()
         bench.query(h)
         times.append(time.perf_counter() - t0)
+    return cells, trained, rng, t_first, times
+
+
+def measure(path: str) -> dict:
+    """Run in a fresh process: every number is from a cold start of the reader (imports excluded)."""
+    import snnbench
+    from snnbench.table import Bench  # noqa: F401  (imports are not part of opening)
+    import pandas  # noqa: F401
+    base = rss_mb()
+    t0 = time.perf_counter()
+    bench = snnbench.open(path)
+    t_open = time.perf_counter() - t0
+    mem_open = rss_mb() - base
+    cells, trained, rng, t_first, times = time_single_queries(bench)
     lookups = np.array(rng.choice(cells, 100_000))
     t0 = time.perf_counter()
     rows = bench.index(lookups)
@@ -108,18 +115,7 @@ def measure_shipped(name: str) -> dict:
     cpu0, t0 = time.process_time(), time.perf_counter()
     bench = snnbench.open(name or None)
     t_open = time.perf_counter() - t0
-    cells = bench.cells()
-    trained = bench.cells(trained_only=True)
-    rng = np.random.default_rng(1)
-    probe = list(rng.choice(trained, 200)) + list(rng.choice(cells, 200))
-    t0 = time.perf_counter()
-    bench.query(probe[0])
-    t_first = time.perf_counter() - t0
-    times = []
-    for h in probe[1:]:
-        t0 = time.perf_counter()
-        bench.query(h)
-        times.append(time.perf_counter() - t0)
+    cells, trained, rng, t_first, times = time_single_queries(bench)
     lookups = [str(h) for h in rng.choice(cells, 100_000)]
     if hasattr(bench, "query_many"):
         t0 = time.perf_counter()
