@@ -64,7 +64,9 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def run(args) -> None:
-    from snnbench.protocols import get_protocol
+    from dataclasses import replace
+
+    from snnbench.protocols import Protocol, get_protocol
     from snnbench.space import uniform_sample_hashes
     protocol = get_protocol(args.protocol, **parse_overrides(args.set))
     drawn = {space: uniform_sample_hashes(space, args.cells, args.cell_seed) for space in ("fw", "bw")}
@@ -73,9 +75,14 @@ def run(args) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     done = {(r["cell_hash"], r["seed"]) for r in read_rows(out) if r["variant"] == args.variant}
+    # the identity (hash), not the JSON text: fields added later at their defaults leave it alone.
+    # test_every only says when the test set is evaluated (training and validation are the same), so
+    # runs that differ in it alone are one variant; the study's early runs tested at the budgets only,
+    # as test_every=0 does now (give it to keep the cost column comparable).
+    identity = replace(protocol, test_every=None).hash
     for r in read_rows(out):
-        # the identity (hash), not the JSON text: fields added later at their defaults leave it alone
-        if r["variant"] == args.variant and r["protocol_hash"] != protocol.hash:
+        if r["variant"] == args.variant and replace(Protocol.from_json(r["protocol_json"]),
+                                                    test_every=None).hash != identity:
             sys.exit(f"variant {args.variant} in {out} was run with another protocol; choose a new name")
     # cell by cell, both seeds together: a study stopped half way has complete pairs to report
     todo = [(h, protocol.to_json(), s, args.variant, space) for h, space in cells for s in seeds if (h, s) not in done]

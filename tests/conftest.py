@@ -15,18 +15,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 # ----------------------------------------------------------------------------- the small fw table
-# What small_fw_table holds (tests may rely on these numbers).
-SMALL_FW_TABLE = dict(space="fw", protocol="digits-cpu", epochs=2, width=8, batch_size=64, timesteps=3,
-                      sample=12, sample_seed=0,
-                      seeds=(0, 1), score_seeds=(0,), score_sample=52)
-
-
-def small_fw_protocol():
-    """The protocol of small_fw_table: digits-cpu made cheap (2 epochs, width 8, batch 64, T = 3)."""
-    from snnbench.protocols import get_protocol
-    c = SMALL_FW_TABLE
-    return get_protocol(c["protocol"], epochs=c["epochs"], width=c["width"], batch_size=c["batch_size"],
-                        timesteps=c["timesteps"])
+from small_fw import SMALL_FW_TABLE, small_fw_protocol  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -120,3 +120,18 @@ def test_the_reader_side_never_reaches_the_network_or_a_build():
                   "snnbench.journal"):
         reached = _reaches(start)
         assert not {m for m in reached if m.startswith(("snnbench.model", "snnbench.build", "snnbench.jobs"))}, start
+
+
+def test_no_test_module_imports_a_conftest():
+    """Every directory's conftest.py is imported as the one module "conftest": `from conftest import`
+    gets whichever was imported last (it broke collection once). Shared names live in modules with
+    names of their own (tests/small_fw.py)."""
+    tests = Path(__file__).resolve().parent
+    offenders = []
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "conftest" for n in names):
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno}")
+    assert offenders == []

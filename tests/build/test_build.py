@@ -22,7 +22,7 @@ from snnbench.cli import main
 from snnbench.protocols import get_protocol
 from snnbench.table import temporary_path, verify_table
 
-from conftest import SMALL_FW_TABLE, small_fw_protocol
+from small_fw import SMALL_FW_TABLE, small_fw_protocol
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from snnbench.cost import Calibration, estimate, job_counts
 from snnbench.protocols import get_protocol
 from snnbench.train import steps_per_epoch
 
-from conftest import SMALL_FW_TABLE, small_fw_protocol
+from small_fw import SMALL_FW_TABLE, small_fw_protocol
 
 DIGITS_TRAIN, DIGITS_VALID, DIGITS_TEST = 1077, 360, 360
 

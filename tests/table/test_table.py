@@ -15,7 +15,7 @@ from snnbench.errors import ArchitectureNotInTable, ConfigError, InvalidCellErro
 from snnbench.space import ATTRIBUTE_NAMES, Cell, space_hashes
 from snnbench.table import SCHEMA_VERSION, cell_columns, verify_table
 
-from conftest import SMALL_FW_TABLE
+from small_fw import SMALL_FW_TABLE
 
 
 @pytest.fixture(scope="module")
