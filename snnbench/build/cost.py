@@ -4,7 +4,10 @@ measured on this machine by a short calibration (docs/paper-scale-build.md).
 The model, in seconds:
 
     training job = epochs x (steps_per_epoch x step_s + valid_batches x eval_batch_s)
-                   + test_batches x eval_batch_s
+                   + test_passes x test_batches x eval_batch_s
+
+test_passes: the epochs that evaluate the test split (train.epochs_with_test: every epoch by default,
+the named budgets only under test_every=0).
     device time  = score jobs left x score_s + training jobs left x training job
     wall time    = device time / workers
 
@@ -87,6 +90,7 @@ class CostEstimate:
     steps_per_epoch: int
     valid_batches: int
     test_batches: int
+    test_passes: int = 1
 
     @property
     def train_job_s(self) -> float:
@@ -94,7 +98,7 @@ class CostEstimate:
         if not self.counts.left_train:
             return 0.0
         epoch = self.steps_per_epoch * c.step_s + self.valid_batches * c.eval_batch_s
-        return self.epochs * epoch + self.test_batches * c.eval_batch_s
+        return self.epochs * epoch + self.test_passes * self.test_batches * c.eval_batch_s
 
     @property
     def score_hours(self) -> float:
@@ -119,8 +123,8 @@ class CostEstimate:
         if self.counts.left_train:
             c = self.calibration
             out.append(f"training job = {self.epochs} epochs x ({self.steps_per_epoch} steps x {c.step_s:.3g} s + "
-                       f"{self.valid_batches} validation batches x {c.eval_batch_s:.3g} s) + {self.test_batches} "
-                       f"test batches x {c.eval_batch_s:.3g} s = {self.train_job_s:,.1f} s")
+                       f"{self.valid_batches} validation batches x {c.eval_batch_s:.3g} s) + {self.test_passes} test "
+                       f"passes x {self.test_batches} batches x {c.eval_batch_s:.3g} s = {self.train_job_s:,.1f} s")
         out.append(f"estimate: {self.score_hours:,.2f} h scoring + {self.train_hours:,.2f} h training = "
                    f"{self.device_hours:,.2f} {unit}-hours; {_duration(self.wall_hours)} of wall time with "
                    f"{self.workers} worker{'s' if self.workers != 1 else ''}")
@@ -144,16 +148,17 @@ def estimate(spec, done=frozenset(), workers: int = 1, device: str | None = None
     (None: calibrate now, a few seconds on digits: 1 + 3 score jobs and 1 + 3 training steps);
     threads: torch threads per job while calibrating (None: 1 when workers > 1, as the build's worker
     processes use, else torch's current setting). Returns a CostEstimate (module docstring: the model)."""
-    from ..model.data import load_dataset
-    from ..model.train import steps_per_epoch
+    from ..model.data import load_for_protocol
+    from ..model.train import epochs_with_test, steps_per_epoch
     if calibration is None:
         if threads is None and workers > 1:
             threads = 1
         calibration = calibrate(spec, done, device, threads)
-    dataset = load_dataset(spec.protocol.dataset, spec.data_dir)
+    dataset = load_for_protocol(spec.protocol, spec.data_dir)
     return CostEstimate(job_counts(spec, done), calibration, int(workers), spec.protocol.epochs,
                         steps_per_epoch(len(dataset.train), spec.protocol.batch_size),
-                        math.ceil(len(dataset.valid) / EVAL_BATCH), math.ceil(len(dataset.test) / EVAL_BATCH))
+                        math.ceil(len(dataset.valid) / EVAL_BATCH), math.ceil(len(dataset.test) / EVAL_BATCH),
+                        len(epochs_with_test(spec.protocol)))
 
 
 def calibrate(spec, done=frozenset(), device: str | None = None, threads: int | None = None,
@@ -218,12 +223,14 @@ def _time_training(spec, cell_hash: str, device: str, steps: int) -> tuple[float
     the first `steps` batches of the training split (after a one-step warm-up run), its epoch time
     less its evaluation of two images, divided by the steps; then one evaluation batch, timed."""
     import torch
-    from ..model.data import ImageSplit, load_dataset
+    from ..model.data import ImageSplit, load_for_protocol
     from ..model.snn import build_network
     from ..space import Cell
     from ..model.train import evaluate, train_cell
-    protocol, seed = spec.protocol.with_(epochs=1), spec.training_seeds[0] if spec.training_seeds else 0
-    dataset = load_dataset(protocol.dataset, spec.data_dir)
+    # the protocol's data (resampled, subsetted); the timed run trains on its first batches only
+    dataset = load_for_protocol(spec.protocol, spec.data_dir)
+    protocol = spec.protocol.with_(epochs=1, train_size=None)
+    seed = spec.training_seeds[0] if spec.training_seeds else 0
     cell = Cell.from_hash(cell_hash)
 
     def first(split: ImageSplit, n: int) -> ImageSplit:

@@ -62,13 +62,18 @@ def test_the_estimate_follows_the_cost_model():
     measured = Calibration(score_s=0.5, step_s=0.25, eval_batch_s=0.125, device="cpu", threads=1)
     cost = estimate(spec, workers=4, calibration=measured)
     steps = steps_per_epoch(DIGITS_TRAIN, protocol.batch_size)
-    assert (cost.steps_per_epoch, cost.valid_batches, cost.test_batches) == (steps, 2, 2)
-    train_job = 4 * (steps * 0.25 + 2 * 0.125) + 2 * 0.125
+    # the test split after every epoch (test_every unset): 4 passes of 2 batches
+    assert (cost.steps_per_epoch, cost.valid_batches, cost.test_batches, cost.test_passes) == (steps, 2, 2, 4)
+    train_job = 4 * (steps * 0.25 + 2 * 0.125) + 4 * 2 * 0.125
     assert cost.train_job_s == train_job
     assert math.isclose(cost.device_hours * 3600, 10 * 0.5 + 6 * train_job)
     assert math.isclose(cost.wall_hours * 4, cost.device_hours)
     done = set(spec.jobs()[:10])  # every score job already done
     assert math.isclose(estimate(spec, done, workers=4, calibration=measured).device_hours * 3600, 6 * train_job)
+    # test_every=0: the test split at the half-way and last epochs only
+    budgets = estimate(BuildSpec("fw", protocol.with_(test_every=0), "t.h5", sample=3, seeds=(0, 1), score_sample=10),
+                       workers=4, calibration=measured)
+    assert budgets.test_passes == 2 and budgets.train_job_s == 4 * (steps * 0.25 + 2 * 0.125) + 2 * 2 * 0.125
 
 
 def test_a_measured_estimate_of_a_digits_build_is_positive_and_finite():

@@ -380,6 +380,19 @@ def test_a_build_records_the_fingerprint_of_the_resampled_subsetted_data(fixture
     assert result.exit_code == 0, result.output
 
 
+def test_a_dry_run_estimates_on_the_protocols_data(fixture_dir):
+    """The calibration trains on the resampled images and counts the steps of the protocol's subset
+    (it once loaded the native 28x28 files and stopped with an error)."""
+    from snnbench.cost import estimate
+    p = cheap_protocol(epochs=2, batch_size=32, test_every=0)
+    spec = BuildSpec("fw", p, "fm.h5", sample=1, seeds=(0,), score_sample=2, data_dir=str(fixture_dir))
+    cost = estimate(spec, device="cpu")
+    data = load_for_protocol(p, fixture_dir)
+    assert cost.steps_per_epoch == -(-p.train_size // 32) == -(-len(data.train) // 32)
+    assert (cost.valid_batches, cost.test_batches, cost.test_passes) == (1, 1, 2)
+    assert cost.calibration.step_s > 0 and cost.train_job_s > 0
+
+
 # ----------------------------------------------------------------------------- the installed files
 @real
 def test_real_files_split_50000_10000_10000_with_balanced_classes():
