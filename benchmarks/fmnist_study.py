@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import pearsonr
 
 
 def parse_overrides(items) -> dict:
@@ -121,7 +123,20 @@ def summarize_variant(rows: list[dict], n_valid: int) -> dict:
     out["tau_top_lo"], out["tau_top_hi"] = bootstrap_interval(top[:, 0], top[:, 1], kendall_tau, 1000, 0.95, 0)
     out["spread_top"] = float(top.mean(1).std(ddof=1))
     out["seed_sd_top"] = float(np.sqrt(np.mean((top[:, 0] - top[:, 1]) ** 2) / 2))
+    # reliability of one run: Pearson r between the seeds; of a mean over k seeds by Spearman-Brown,
+    # k r / (1 + (k - 1) r); seeds_08: the fewest seeds whose mean reaches 0.8
+    for key, part in (("r", pairs), ("r_top", top)):
+        r = float(pearsonr(part[:, 0], part[:, 1])[0])
+        out[key] = r
+        out[key.replace("r", "seeds_08", 1)] = seeds_for(r, 0.8)
     return out
+
+
+def seeds_for(r: float, target: float) -> float:
+    """The fewest seeds whose mean label reaches reliability `target` when one run's is r (inf: never)."""
+    if not r > 0:
+        return math.inf
+    return float(max(1, math.ceil(target * (1 - r) / (r * (1 - target)) - 1e-9)))
 
 
 def _describe(protocol_json: str) -> str:
@@ -142,7 +157,7 @@ def report(args) -> None:
     rows = read_rows(Path(args.results))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     head = ("variant", "settings", "space", "cells", "mean", "spread", "seed sd", "tau [95%]", "spread top",
-            "seed sd top", "tau top [95%]", "sample se", "cpu s/run")
+            "seed sd top", "tau top [95%]", "r (seeds for 0.8)", "r top (seeds for 0.8)", "sample se", "cpu s/run")
     lines = []
     for v in variants:
         sel = [r for r in rows if r["variant"] == v]
@@ -154,13 +169,14 @@ def report(args) -> None:
             s = summarize_variant(part, n_valid)
             if "tau" not in s:
                 lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), f"{s['mean']:.1f}",
-                              f"{s['spread']:.2f}", *["-"] * 6, f"{s['cpu_s']:.0f}"))
+                              f"{s['spread']:.2f}", *["-"] * 8, f"{s['cpu_s']:.0f}"))
                 continue
             lines.append((v, _describe(sel[0]["protocol_json"]), space, str(s["cells"]), f"{s['mean']:.1f}",
                            f"{s['spread']:.2f}", f"{s['seed_sd']:.2f}",
                            f"{s['tau']:.2f} [{s['tau_lo']:.2f}, {s['tau_hi']:.2f}]", f"{s['spread_top']:.2f}",
                            f"{s['seed_sd_top']:.2f}",
                            f"{s['tau_top']:.2f} [{s['tau_top_lo']:.2f}, {s['tau_top_hi']:.2f}]",
+                           f"{s['r']:.2f} ({s['seeds_08']:.0f})", f"{s['r_top']:.2f} ({s['seeds_08_top']:.0f})",
                            f"{s['sample_se']:.2f}", f"{s['cpu_s']:.0f}"))
     if args.markdown:
         print("| " + " | ".join(head) + " |")

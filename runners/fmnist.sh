@@ -3,12 +3,15 @@
 # the 300 cells the digits table of that space trained (runners/digits-SPACE-trained.txt, the same
 # hashes), each with seeds 0 and 1; scored: every fw cell, and in bw the trained cells plus a uniform
 # draw up to SCORE_SAMPLE cells (default 5000; raise it in a later run to score more: the journal
-# keeps every finished job). One journal for both spaces, tables/fmnist.journal.sqlite, so a cell in
+# keeps every finished job). The better half needs a third seed to rank (README "The CPU protocol for
+# Fashion-MNIST"): it is trained once seeds 0 and 1 are in. One journal for both spaces, tables/fmnist.journal.sqlite, so a cell in
 # both samples is trained once. Score jobs run first, then the training runs seed by seed.
 # Resumable: rerun after any interruption (a fresh checkout starts from the committed snapshot,
 # tables/fmnist.journal.sqlite.xz; `snnbench journal pack tables/fmnist.journal.sqlite`
 # makes a new one). Each training run checkpoints every epoch beside the journal.
-#   runners/fmnist.sh fw      runners/fmnist.sh bw      (WORKERS=2 by default)
+#   runners/fmnist.sh fw      runners/fmnist.sh bw      (WORKERS=2 by default; the two may run at once,
+#   WORKERS=1 each: the journal's claims keep them from running one job twice)
+# Cost (build --dry-run): fw 0.4 CPU-hours of scoring + 28 of training; bw about the same.
 set -eu
 cd "$(dirname "$0")/.."
 snnbench journal unpack tables/fmnist.journal.sqlite.xz

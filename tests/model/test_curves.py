@@ -27,7 +27,8 @@ def test_named_budgets_are_the_half_way_epoch_and_the_last():
     assert budget_epochs(12) == {"half": 6, "full": 12}
     assert budget_epochs(15) == {"half": 7, "full": 15}
     assert budget_epochs(1) == {"half": 1, "full": 1}
-    assert epochs_with_test(get_protocol("fmnist-cpu", test_every=0)) == {6, 12}
+    assert epochs_with_test(get_protocol("fmnist-cpu")) == {3, 6}  # its test_every is 0
+    assert epochs_with_test(get_protocol("fmnist-cpu", epochs=12)) == {6, 12}
     assert epochs_with_test(get_protocol("digits-cpu", epochs=3)) == {1, 2, 3}
     assert epochs_with_test(get_protocol("digits-cpu", epochs=6, test_every=2)) == {2, 3, 4, 6}
     assert epochs_with_test(get_protocol("digits-cpu", epochs=4, test_every=1)) == {1, 2, 3, 4}
@@ -43,7 +44,8 @@ def test_test_every_is_part_of_the_hash_only_when_set():
     assert get_protocol("digits-cpu").hash == "9f5be9bdfea7298f"
     assert get_protocol("digits-cpu", test_every=1).hash != get_protocol("digits-cpu").hash
     assert get_protocol("digits-cpu", test_every=0).hash != get_protocol("digits-cpu", test_every=1).hash
-    assert "test_every" not in get_protocol("fmnist-cpu").identity()
+    assert "test_every" not in get_protocol("digits-cpu").identity()
+    assert get_protocol("fmnist-cpu").identity()["test_every"] == 0
 
 
 def test_a_run_records_losses_every_epoch_and_test_at_the_budgets():

@@ -328,9 +328,11 @@ def test_every_dataset_has_a_default_protocol_and_fashion_mnist_has_fmnist_cpu()
     assert default_protocol("fashion-mnist") == "fmnist-cpu"
     p = get_protocol("fmnist-cpu")
     assert (p.dataset, p.input_size, p.train_size, p.width, p.timesteps, p.epochs, p.batch_size, p.lr) == \
-        ("fashion-mnist", 8, 5000, 8, 5, 12, 32, 0.1)
-    # the hash of the study's confirmation runs (benchmarks/fmnist_confirm.jsonl): the preset is that variant
-    assert p.hash == "b18e0a8b8b6aa2bb"
+        ("fashion-mnist", 8, 5000, 16, 5, 6, 32, 0.1)
+    assert p.test_every == 0  # the test split at the half-way and last epochs
+    # the hash of the study's confirmation runs of s8-n5k-e6-C16 (benchmarks/fmnist_confirm.jsonl; its
+    # first runs, made before test_every existed, tested at the same epochs and record the hash without it)
+    assert p.hash == "19551ea0ab906741" and p.with_(test_every=None).hash == "9a80b2707087a67f"
     assert (p.augmentation, p.bn_stats, p.classifier_init, p.score_batch, p.score_repeat) == \
         ("none", "per_timestep", "fan_in", 64, 2)
     profile = p.network_profile()
