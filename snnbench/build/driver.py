@@ -11,6 +11,7 @@ import math
 import platform
 import socket
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -416,20 +417,57 @@ class WriteCost:
     cells_described: int
 
 
-class _Progress:
-    """A tqdm bar over jobs (done / total, rate, ETA) on stderr."""
+PROGRESS_LINE_EVERY_S = 300.0  # a build's status line on a stderr that is not a terminal
 
-    def __init__(self, total: int, initial: int, enabled: bool):
-        from tqdm import tqdm
-        self.bar = tqdm(total=total, initial=initial, unit="job", disable=not enabled, dynamic_ncols=True,
-                        desc="build", smoothing=0.1)
+
+class _Progress:
+    """Progress over jobs on stderr: a tqdm bar (done / total, rate, ETA) on a terminal; elsewhere (a
+    log file of a background build) one status line at the start, every PROGRESS_LINE_EVERY_S
+    seconds and at the end, never a bar's carriage returns."""
+
+    def __init__(self, total: int, initial: int, enabled: bool, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.total, self.initial, self.done = total, initial, initial
+        self.bar = None
+        self.lines = enabled and not _is_terminal(self.stream)
+        if enabled and not self.lines:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=initial, unit="job", dynamic_ncols=True, desc="build",
+                            smoothing=0.1, file=self.stream)
+        self.t0 = self.last = time.monotonic()
+        if self.lines:
+            self._line()
 
     def update(self, n: int) -> None:
-        if n:
+        if not n:
+            return
+        self.done += n
+        if self.bar is not None:
             self.bar.update(n)
+        elif self.lines and time.monotonic() - self.last >= PROGRESS_LINE_EVERY_S:
+            self._line()
+
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        elapsed, ran = self.last - self.t0, self.done - self.initial
+        text = f"build: {self.done:,}/{self.total:,} jobs ({100 * self.done / max(self.total, 1):.1f}%)"
+        if ran and elapsed > 0:
+            left = (self.total - self.done) * elapsed / ran
+            text += f", {ran / elapsed * 3600:,.0f} jobs/h, about {left / 3600:.1f} h left at this rate"
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", file=self.stream, flush=True)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+        elif self.lines:
+            self._line()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def build_table(spec: BuildSpec, **options) -> BuildSummary:

@@ -1,6 +1,7 @@
 """The build: job selection, the journal, resume after SIGKILL at several points (during a job,
 during a checkpoint rewrite of the table, during the final rewrite), protocol checks, shared
 journals, and an end-to-end digits table whose every value equals the journal's."""
+import io
 import json
 import os
 import shutil
@@ -248,3 +249,35 @@ def test_a_job_claimed_by_a_live_build_is_busy_and_one_of_a_killed_build_is_take
     assert second.claim(jobs[:2], run_b) == ([jobs[1]], [jobs[0]], [])
     first.close()
     second.close()
+
+
+# ----------------------------------------------------------------------------- progress on stderr
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_status_lines_in_a_log(monkeypatch):
+    from snnbench.build import driver
+    log = io.StringIO()
+    progress = driver._Progress(total=10, initial=2, enabled=True, stream=log)
+    progress.update(3)  # within PROGRESS_LINE_EVERY_S of the first line: nothing
+    monkeypatch.setattr(driver, "PROGRESS_LINE_EVERY_S", 0.0)
+    progress.update(1)
+    progress.update(4)
+    progress.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 4
+    assert lines[0].endswith("build: 2/10 jobs (20.0%)")
+    assert "build: 6/10 jobs (60.0%), " in lines[1] and "jobs/h" in lines[1] and "h left" in lines[1]
+    assert "build: 10/10 jobs (100.0%)" in lines[2] and "build: 10/10 jobs (100.0%)" in lines[3]
+    terminal = _Terminal()
+    bar = driver._Progress(total=10, initial=0, enabled=True, stream=terminal)
+    bar.update(5)
+    bar.close()
+    assert "\r" in terminal.getvalue() and "5/10" in terminal.getvalue() and "jobs (" not in terminal.getvalue()
+    quiet = io.StringIO()
+    off = driver._Progress(total=10, initial=0, enabled=False, stream=quiet)
+    off.update(10)
+    off.close()
+    assert quiet.getvalue() == ""
