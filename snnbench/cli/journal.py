@@ -104,7 +104,7 @@ def journal_stats_cmd(journal, as_json):
 
 @main.group("table", cls=SnnbenchGroup)
 def table_group():
-    """Written tables: rewrite one from its journals."""
+    """Written tables: rewrite one from its journals; choose its better cells."""
 
 
 @table_group.command("rewrite")
@@ -125,3 +125,31 @@ def table_rewrite_cmd(table_path, journal, train_journal, scores_graph, score_al
     complete = rewrite_table(table_path, journal=journal, train_journal=train_journal, scores_graph=scores_graph,
                              score_all=score_all, label=label, force=force)
     click.echo(f"{table_path}: written, {'complete' if complete else 'partial (jobs missing: resume its build)'}")
+
+
+@table_group.command("better")
+@click.argument("table_path", metavar="TABLE", type=click.Path(dir_okay=False, exists=True))
+@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="The part of the trained cells to choose.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the hashes to this file (one per line; an existing file is kept unless it holds the same).")
+def table_better_cmd(table_path, fraction, out):
+    """The better part of TABLE's trained cells by mean validation accuracy over the seeds its build
+    trained (best first): the cells a build gives further seeds with --extra-seeds / --extra-cells."""
+    from ..build.extra import better_cells
+    from ..errors import ConfigError
+    from ..files import atomic_output
+    cells = better_cells(table_path, fraction)
+    text = "".join(f"{h}\n" for h in cells)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    path = Path(out)
+    if path.exists():
+        if path.read_text() != text:
+            raise ConfigError(f"{out} exists and lists other cells: choose another --out (it is kept)")
+        click.echo(f"{out}: already lists these {len(cells)} cells")
+        return
+    with atomic_output(path, action="cannot write the cell list") as f:
+        f.write(text.encode())
+    click.echo(f"{out}: the better {len(cells)} cells of {table_path}")

@@ -234,6 +234,8 @@ class _EpochBar:
 @click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of the cell selection (recorded in the table).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Training seeds, comma-separated.")
 @click.option("--score-seeds", default="0", show_default=True, help="Scoring seeds, comma-separated.")
+@click.option("--extra-seeds", default=None, help="Further training seeds, comma-separated, for the --extra-cells only (recorded as added runs).")
+@click.option("--extra-cells", "extra_cells_file", type=click.Path(dir_okay=False, exists=True), default=None, help="The cells that get the --extra-seeds (a file as for --cells; `snnbench table better` writes the better half of a table).")
 @click.option("--score-sample", type=int, default=None, help="Score M cells in total: the trained ones plus others drawn with the sample seed.")
 @click.option("--score-all", is_flag=True, help="Score every cell of the space (train only the sample).")
 @click.option("--scores-only", is_flag=True, help="Score the selected cells, train none.")
@@ -259,7 +261,8 @@ class _EpochBar:
 @click.option("--label", default=None, help="What runs this build, e.g. its run spec (runners/fmnist.sh): recorded in the table, named by its manifest.")
 @click.option("--dry-run", is_flag=True, help="Print the jobs (in all, in the journal already, left) and their estimated cost from a short calibration here; write nothing.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
-def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds, score_sample,
+def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file, sample_seed, seeds, score_seeds,
+              extra_seeds, extra_cells_file, score_sample,
               score_all, scores_only, epochs, width, timesteps, graph, autocast, compile_, device_augment, test_every,
               workers,
               jobs_per_gpu, executor, address, journal,
@@ -278,9 +281,16 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
         raise ConfigError(f"protocol {protocol.name} is for {protocol.dataset}, not {dataset}")
     from ..space import read_cell_list
     cells = read_cell_list(cells_file) if cells_file else None
+    if (extra_seeds is None) != (extra_cells_file is None):
+        raise ConfigError("give --extra-seeds and --extra-cells together (the seeds, and the cells that get them)")
+    appended = None
+    if extra_seeds is not None:
+        from ..build.extra import extra_runs
+        from ..build.spec import _parse_seeds
+        appended = extra_runs(read_cell_list(extra_cells_file), _parse_seeds(extra_seeds, "--extra-seeds")) or None
     spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, cells=cells, sample_seed=sample_seed,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
-                     score_all=score_all, journal=journal, data_dir=data_dir)
+                     score_all=score_all, journal=journal, data_dir=data_dir, appended_runs=appended)
     command = "snnbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if dry_run:
         _dry_run(Build(spec, executor=executor, workers=workers, address=address, device=device, force=force,

@@ -1,0 +1,95 @@
+"""More seeds for the better cells of a table: `snnbench table better` chooses them from the finished
+runs, and a build with --extend and --extra-seeds / --extra-cells adds their runs to the same table
+(through its journal: the table stays verifiable, its other runs untouched)."""
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import snnbench
+from snnbench.build import Build, BuildSpec
+from snnbench.build.extra import better_cells, extra_runs
+from snnbench.cli import main
+from snnbench.errors import ConfigError
+
+from small_fw import SMALL_FW_TABLE, small_fw_protocol
+
+
+@pytest.fixture
+def table(small_fw_table, tmp_path):
+    path = tmp_path / "t.h5"
+    shutil.copy(small_fw_table, path)
+    shutil.copy(str(small_fw_table) + ".journal.sqlite", str(path) + ".journal.sqlite")
+    return path
+
+
+def _spec(path, **fields):
+    c = SMALL_FW_TABLE
+    settings = dict(sample=c["sample"], sample_seed=c["sample_seed"], seeds=c["seeds"], score_seeds=c["score_seeds"],
+                    score_sample=c["score_sample"])
+    settings.update(fields)
+    return BuildSpec("fw", small_fw_protocol(), path, **settings)
+
+
+def test_the_better_half_is_ranked_by_the_mean_over_the_build_seeds(table):
+    with snnbench.open(table) as bench:
+        frame = bench.to_dataframe().set_index("hash")
+    trained = frame[frame.trained]
+    means = trained[["valid_acc_s0", "valid_acc_s1"]].mean(axis=1)
+    expected = sorted(trained.index, key=lambda h: (-means[h], h))[:6]
+    assert better_cells(table) == expected and len(expected) == SMALL_FW_TABLE["sample"] // 2
+    assert better_cells(table, 1 / 12) == expected[:1] and better_cells(table, 0.3) == expected[:4]  # rounded up
+    with pytest.raises(ConfigError, match="fraction"):
+        better_cells(table, 0)
+
+
+def test_a_table_missing_runs_has_no_better_half_yet(table, tmp_path):
+    spec = _spec(tmp_path / "partial.h5", seeds=(0, 1, 2))  # seed 2 was never run: the table is partial
+    from snnbench.build import write_table_from_journal
+    write_table_from_journal(spec, journal=str(table) + ".journal.sqlite")
+    with pytest.raises(ConfigError, match="lacks 12 of the 36 runs"):
+        better_cells(tmp_path / "partial.h5")
+
+
+def test_extra_seeds_for_the_better_half_extend_the_table(table, tmp_path):
+    best = better_cells(table)[:3]
+    cells_file = tmp_path / "better.txt"
+    result = CliRunner().invoke(main, ["table", "better", str(table), "--fraction", "0.25", "--out", str(cells_file)])
+    assert result.exit_code == 0, result.output
+    assert cells_file.read_text().split() == best
+    # the same list again is fine; another list is refused and the file kept
+    assert CliRunner().invoke(main, ["table", "better", str(table), "--fraction", "0.25", "--out",
+                                     str(cells_file)]).exit_code == 0
+    refused = CliRunner().invoke(main, ["table", "better", str(table), "--out", str(cells_file)])
+    assert refused.exit_code == 2 and "lists other cells" in refused.output
+    assert cells_file.read_text().split() == best
+
+    with snnbench.open(table) as bench:
+        before = bench.to_dataframe().set_index("hash")
+    spec = _spec(table, appended_runs=extra_runs(best, (2,)))
+    summary = Build(spec, workers=1, progress=False, extend=True, command="tests/build/test_extra.py").run()
+    assert summary.complete and summary.jobs_run == 3, summary.line()
+    with snnbench.open(table) as bench:
+        assert list(bench.seeds) == [0, 1, 2]
+        after = bench.to_dataframe().set_index("hash")
+        assert bench.query(best[0])["n_seeds"] == 3
+    assert set(after.index[after.n_seeds == 3]) == set(best)
+    assert np.isnan(after.loc[~after.index.isin(best), "valid_acc_s2"]).all()
+    for column in ("valid_acc_s0", "valid_acc_s1", "hd", "sahd"):
+        assert after[column].equals(before[column])
+    verified = CliRunner().invoke(main, ["verify", str(table)])
+    assert verified.exit_code == 0, verified.output
+    # the choice stays on the build's seeds: the added runs do not move cells in or out
+    assert better_cells(table, 0.25) == best
+
+
+def test_extra_seeds_and_extra_cells_go_together(tmp_path):
+    cells = tmp_path / "c.txt"
+    cells.write_text("0303 0030 0003 0000\n")
+    base = ["build", "--space", "fw", "--dataset", "digits", "--sample", "2", "--out", str(tmp_path / "x.h5"), "--dry-run"]
+    for extra in (["--extra-seeds", "2"], ["--extra-cells", str(cells)]):
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code == 2 and "together" in result.output
+    bad = CliRunner().invoke(main, base + ["--extra-seeds", "x", "--extra-cells", str(cells)])
+    assert bad.exit_code == 2 and "--extra-seeds" in bad.output
