@@ -23,8 +23,9 @@ common="--label runners/fmnist.sh --dataset fashion-mnist --protocol fmnist-cpu 
         --device cpu --journal tables/fmnist.journal.sqlite"
 scoring() { if [ "$1" = fw ]; then echo --score-all; else echo --score-sample "${SCORE_SAMPLE:-5000}"; fi; }
 case ${1:-} in
+  # --extend: a later run with a larger SCORE_SAMPLE adds the new cells' scores to the same table
   fw|bw) snnbench build --space "$1" $common --cells "runners/digits-$1-trained.txt" $(scoring "$1") \
-           --out "tables/fmnist-$1.h5" ;;
+           --extend --out "tables/fmnist-$1.h5" ;;
   # stage 2, once seeds 0 and 1 are in: seed 2 for the better half (runners/fmnist-SPACE-better.txt,
   # chosen by the 2-seed mean validation accuracy and committed), added to the same table
   fw-better|bw-better)
