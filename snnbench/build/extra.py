@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .spec import spec_from_table
+from .spec import _parse_seeds, spec_from_table
 
 
 def better_cells(table, fraction: float = 0.5) -> list[str]:
@@ -41,6 +41,7 @@ def better_cells(table, fraction: float = 0.5) -> list[str]:
     return [cells[k] for k in order[:math.ceil(fraction * len(cells))]]
 
 
-def extra_runs(cells, seeds) -> tuple:
-    """The (cell hash, seed) runs of `seeds` for every cell of `cells` (BuildSpec.appended_runs)."""
-    return tuple((h, s) for h in cells for s in seeds)
+def extra_runs(cells, seeds, what: str = "extra seeds") -> tuple:
+    """The (cell hash, seed) runs of `seeds` (integers, or comma-separated text such as "2,3") for every
+    cell of `cells` (BuildSpec.appended_runs). ConfigError on a seed that is not one."""
+    return tuple((h, s) for h in cells for s in _parse_seeds(seeds, what))

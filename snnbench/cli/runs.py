@@ -286,8 +286,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
     appended = None
     if extra_seeds is not None:
         from ..build.extra import extra_runs
-        from ..build.spec import _parse_seeds
-        appended = extra_runs(read_cell_list(extra_cells_file), _parse_seeds(extra_seeds, "--extra-seeds")) or None
+        appended = extra_runs(read_cell_list(extra_cells_file), extra_seeds, "--extra-seeds") or None
     spec = BuildSpec(space_name, protocol, out, sample=sample, all_cells=all_cells, cells=cells, sample_seed=sample_seed,
                      seeds=seeds, score_seeds=score_seeds, scores_only=scores_only, score_sample=score_sample,
                      score_all=score_all, journal=journal, data_dir=data_dir, appended_runs=appended)
