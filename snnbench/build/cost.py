@@ -126,12 +126,13 @@ class CostEstimate:
                        f"{self.valid_batches} validation batches x {c.eval_batch_s:.3g} s) + {self.test_passes} test "
                        f"passes x {self.test_batches} batches x {c.eval_batch_s:.3g} s = {self.train_job_s:,.1f} s")
         out.append(f"estimate: {self.score_hours:,.2f} h scoring + {self.train_hours:,.2f} h training = "
-                   f"{self.device_hours:,.2f} {unit}-hours; {_duration(self.wall_hours)} of wall time with "
+                   f"{self.device_hours:,.2f} {unit}-hours; {duration_text(self.wall_hours)} of wall time with "
                    f"{self.workers} worker{'s' if self.workers != 1 else ''}")
         return out
 
 
-def _duration(hours: float) -> str:
+def duration_text(hours: float) -> str:
+    """A duration for people: days from 48 h, hours from 1 h, else minutes."""
     if hours >= 48:
         return f"{hours / 24:,.1f} days"
     if hours >= 1:

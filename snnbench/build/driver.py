@@ -448,12 +448,13 @@ class _Progress:
             self._line()
 
     def _line(self) -> None:
+        from .cost import duration_text
         self.last = time.monotonic()
         elapsed, ran = self.last - self.t0, self.done - self.initial
         text = f"build: {self.done:,}/{self.total:,} jobs ({100 * self.done / max(self.total, 1):.1f}%)"
         if ran and elapsed > 0:
             left = (self.total - self.done) * elapsed / ran
-            text += f", {ran / elapsed * 3600:,.0f} jobs/h, about {left / 3600:.1f} h left at this rate"
+            text += f", {ran / elapsed * 3600:,.0f} jobs/h, about {duration_text(left / 3600)} left at this rate"
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", file=self.stream, flush=True)
 
     def close(self) -> None:

@@ -269,7 +269,7 @@ def test_progress_is_a_bar_on_a_terminal_and_status_lines_in_a_log(monkeypatch):
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue() and len(lines) == 4
     assert lines[0].endswith("build: 2/10 jobs (20.0%)")
-    assert "build: 6/10 jobs (60.0%), " in lines[1] and "jobs/h" in lines[1] and "h left" in lines[1]
+    assert "build: 6/10 jobs (60.0%), " in lines[1] and "jobs/h" in lines[1] and "min left at this rate" in lines[1]
     assert "build: 10/10 jobs (100.0%)" in lines[2] and "build: 10/10 jobs (100.0%)" in lines[3]
     terminal = _Terminal()
     bar = driver._Progress(total=10, initial=0, enabled=True, stream=terminal)
