@@ -66,8 +66,6 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def run(args) -> None:
-    from dataclasses import replace
-
     from snnbench.protocols import Protocol, get_protocol
     from snnbench.space import uniform_sample_hashes
     protocol = get_protocol(args.protocol, **parse_overrides(args.set))
@@ -81,10 +79,10 @@ def run(args) -> None:
     # test_every only says when the test set is evaluated (training and validation are the same), so
     # runs that differ in it alone are one variant; the study's early runs tested at the budgets only,
     # as test_every=0 does now (give it to keep the cost column comparable).
-    identity = replace(protocol, test_every=None).hash
+    identity = protocol.with_(test_every=None).hash
     for r in read_rows(out):
-        if r["variant"] == args.variant and replace(Protocol.from_json(r["protocol_json"]),
-                                                    test_every=None).hash != identity:
+        if r["variant"] == args.variant and \
+                Protocol.from_json(r["protocol_json"]).with_(test_every=None).hash != identity:
             sys.exit(f"variant {args.variant} in {out} was run with another protocol; choose a new name")
     # cell by cell, both seeds together: a study stopped half way has complete pairs to report
     todo = [(h, protocol.to_json(), s, args.variant, space) for h, space in cells for s in seeds if (h, s) not in done]
@@ -125,10 +123,9 @@ def summarize_variant(rows: list[dict], n_valid: int) -> dict:
     out["seed_sd_top"] = float(np.sqrt(np.mean((top[:, 0] - top[:, 1]) ** 2) / 2))
     # reliability of one run: Pearson r between the seeds; of a mean over k seeds by Spearman-Brown,
     # k r / (1 + (k - 1) r); seeds_08: the fewest seeds whose mean reaches 0.8
-    for key, part in (("r", pairs), ("r_top", top)):
-        r = float(pearsonr(part[:, 0], part[:, 1])[0])
-        out[key] = r
-        out[key.replace("r", "seeds_08", 1)] = seeds_for(r, 0.8)
+    for key, seeds_key, part in (("r", "seeds_08", pairs), ("r_top", "seeds_08_top", top)):
+        out[key] = float(pearsonr(part[:, 0], part[:, 1])[0])
+        out[seeds_key] = seeds_for(out[key], 0.8)
     return out
 
 

@@ -9,13 +9,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
-import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 # ----------------------------------------------------------------------------- the small fw table
-from small_fw import SMALL_FW_TABLE, small_fw_protocol  # noqa: E402
+from small_fw import copy_table, small_fw_spec  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,18 +23,12 @@ def small_fw_table(tmp_path_factory) -> Path:
     worker processes): 12 cells trained with seeds 0 and 1 under digits-cpu with epochs=2, width=8,
     and 52 cells scored with seed 0 (the 12 trained ones and 40 scored only). Its journal lies beside
     it, at str(path) + '.journal.sqlite'. Read it, never write to it."""
-    from snnbench.build import Build, BuildSpec
-    from snnbench.protocols import get_protocol
-    c = SMALL_FW_TABLE
+    from snnbench.build import Build
     out = tmp_path_factory.mktemp("small_fw_table") / "digits_fw.h5"
     reuse = os.environ.get("SNNBENCH_REUSE_SMALL_FW_TABLE")
     if reuse:  # a development shortcut: a table this fixture built in an earlier session (with its journal)
-        shutil.copy(reuse, out)
-        shutil.copy(reuse + ".journal.sqlite", str(out) + ".journal.sqlite")
-        return out
-    spec = BuildSpec(c["space"], small_fw_protocol(), out,
-                     sample=c["sample"], sample_seed=c["sample_seed"], seeds=c["seeds"],
-                     score_seeds=c["score_seeds"], score_sample=c["score_sample"])
+        return copy_table(reuse, out.parent, out.name)
+    spec = small_fw_spec(out)
     summary = Build(spec, workers=2, progress=False, command="tests/conftest.py small_fw_table").run()
     assert summary.complete, summary.line()
     return out

@@ -5,11 +5,11 @@ The model, in seconds:
 
     training job = epochs x (steps_per_epoch x step_s + valid_batches x eval_batch_s)
                    + test_passes x test_batches x eval_batch_s
+    device time  = score jobs left x score_s + training jobs left x training job
+    wall time    = device time / workers
 
 test_passes: the epochs that evaluate the test split (train.epochs_with_test: every epoch by default,
 the named budgets only under test_every=0).
-    device time  = score jobs left x score_s + training jobs left x training job
-    wall time    = device time / workers
 
 step_s is one training step (forward, BPTT backward and SGD update of one batch of the protocol's
 batch size), eval_batch_s one evaluation batch of EVAL_BATCH images, score_s one score job; all three

@@ -24,6 +24,7 @@ from ..journal import (Heartbeat, Journal, dataset_fingerprint_of, journal_error
 from ..options import whole_number
 from ..table.reader import Bench
 from ..table.writer import assemble_columns, cell_columns, table_attrs, write_table
+from .cost import duration_text
 from .executors import make_executor
 from .spec import BuildSpec, spec_from_table
 
@@ -448,7 +449,6 @@ class _Progress:
             self._line()
 
     def _line(self) -> None:
-        from .cost import duration_text
         self.last = time.monotonic()
         elapsed, ran = self.last - self.t0, self.done - self.initial
         text = f"build: {self.done:,}/{self.total:,} jobs ({100 * self.done / max(self.total, 1):.1f}%)"

@@ -138,7 +138,7 @@ def table_better_cmd(table_path, fraction, out):
     trained (best first): the cells a build gives further seeds with --extra-seeds / --extra-cells."""
     from ..build.extra import better_cells
     from ..errors import ConfigError
-    from ..files import atomic_output
+    from ..files import atomic_write_bytes
     cells = better_cells(table_path, fraction)
     text = "".join(f"{h}\n" for h in cells)
     if out is None:
@@ -150,6 +150,5 @@ def table_better_cmd(table_path, fraction, out):
             raise ConfigError(f"{out} exists and lists other cells: choose another --out (it is kept)")
         click.echo(f"{out}: already lists these {len(cells)} cells")
         return
-    with atomic_output(path, action="cannot write the cell list") as f:
-        f.write(text.encode())
+    atomic_write_bytes(path, text.encode())
     click.echo(f"{out}: the better {len(cells)} cells of {table_path}")

@@ -1,7 +1,6 @@
 """The cost of a build before it runs: `snnbench build --dry-run` counts the jobs of the spec (those the
 journal holds already apart), measures a few jobs here, prints the estimate, and writes nothing."""
 import math
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -12,7 +11,7 @@ from snnbench.cost import Calibration, estimate, job_counts
 from snnbench.protocols import get_protocol
 from snnbench.train import steps_per_epoch
 
-from small_fw import SMALL_FW_TABLE, small_fw_protocol
+from small_fw import SMALL_FW_TABLE, copy_table, small_fw_spec
 
 DIGITS_TRAIN, DIGITS_VALID, DIGITS_TEST = 1077, 360, 360
 
@@ -38,13 +37,10 @@ def test_a_dry_run_prints_the_jobs_of_the_spec_and_an_estimate_and_writes_nothin
 
 
 def test_a_dry_run_counts_the_jobs_the_journal_holds_and_leaves_it_untouched(small_fw_table, tmp_path):
-    table = tmp_path / "t.h5"
-    shutil.copy(small_fw_table, table)
-    shutil.copy(str(small_fw_table) + ".journal.sqlite", str(table) + ".journal.sqlite")
+    table = copy_table(small_fw_table, tmp_path)
     before = files_in(tmp_path)
     c = SMALL_FW_TABLE
-    spec = BuildSpec("fw", small_fw_protocol(), table, sample=c["sample"], sample_seed=c["sample_seed"],
-                     seeds=(0, 1, 2), score_seeds=c["score_seeds"], score_sample=c["score_sample"])
+    spec = small_fw_spec(table, seeds=(0, 1, 2))
     planned, done = Build(spec, force=True).plan()  # seed 2 is new: another table, hence force
     counts = job_counts(planned, done)
     assert (counts.score, counts.train) == (c["score_sample"], c["sample"] * 3)

@@ -1,35 +1,22 @@
 """More seeds for the better cells of a table: `snnbench table better` chooses them from the finished
 runs, and a build with --extend and --extra-seeds / --extra-cells adds their runs to the same table
 (through its journal: the table stays verifiable, its other runs untouched)."""
-import shutil
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import snnbench
-from snnbench.build import Build, BuildSpec
+from snnbench.build import Build
 from snnbench.build.extra import better_cells, extra_runs
 from snnbench.cli import main
 from snnbench.errors import ConfigError
 
-from small_fw import SMALL_FW_TABLE, small_fw_protocol
+from small_fw import SMALL_FW_TABLE, copy_table, small_fw_spec
 
 
 @pytest.fixture
 def table(small_fw_table, tmp_path):
-    path = tmp_path / "t.h5"
-    shutil.copy(small_fw_table, path)
-    shutil.copy(str(small_fw_table) + ".journal.sqlite", str(path) + ".journal.sqlite")
-    return path
-
-
-def _spec(path, **fields):
-    c = SMALL_FW_TABLE
-    settings = dict(sample=c["sample"], sample_seed=c["sample_seed"], seeds=c["seeds"], score_seeds=c["score_seeds"],
-                    score_sample=c["score_sample"])
-    settings.update(fields)
-    return BuildSpec("fw", small_fw_protocol(), path, **settings)
+    return copy_table(small_fw_table, tmp_path)
 
 
 def test_the_better_half_is_ranked_by_the_mean_over_the_build_seeds(table):
@@ -45,7 +32,7 @@ def test_the_better_half_is_ranked_by_the_mean_over_the_build_seeds(table):
 
 
 def test_a_table_missing_runs_has_no_better_half_yet(table, tmp_path):
-    spec = _spec(tmp_path / "partial.h5", seeds=(0, 1, 2))  # seed 2 was never run: the table is partial
+    spec = small_fw_spec(tmp_path / "partial.h5", seeds=(0, 1, 2))  # seed 2 was never run: the table is partial
     from snnbench.build import write_table_from_journal
     write_table_from_journal(spec, journal=str(table) + ".journal.sqlite")
     with pytest.raises(ConfigError, match="lacks 12 of the 36 runs"):
@@ -67,7 +54,7 @@ def test_extra_seeds_for_the_better_half_extend_the_table(table, tmp_path):
 
     with snnbench.open(table) as bench:
         before = bench.to_dataframe().set_index("hash")
-    spec = _spec(table, appended_runs=extra_runs(best, (2,)))
+    spec = small_fw_spec(table, appended_runs=extra_runs(best, (2,)))
     summary = Build(spec, workers=1, progress=False, extend=True, command="tests/build/test_extra.py").run()
     assert summary.complete and summary.jobs_run == 3, summary.line()
     with snnbench.open(table) as bench:

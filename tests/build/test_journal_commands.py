@@ -188,12 +188,9 @@ def test_journal_stats_counts_jobs_by_kind_and_machine(scored_journal):
 
 
 def test_table_rewrite_writes_the_same_table_from_its_journal_with_the_label(small_fw_table, tmp_path):
-    import shutil
-
     import snnbench
-    table = tmp_path / "digits_fw.h5"
-    shutil.copy(small_fw_table, table)
-    shutil.copy(str(small_fw_table) + ".journal.sqlite", str(table) + ".journal.sqlite")
+    from small_fw import copy_table
+    table = copy_table(small_fw_table, tmp_path, "digits_fw.h5")
     r = _cli("table", "rewrite", str(table), "--label", "runners/digits.sh fw table")
     assert r.returncode == 0 and "complete" in r.stdout, r.stderr
     with snnbench.open(small_fw_table) as before, snnbench.open(table) as after:

@@ -11,7 +11,6 @@ review, on real files and real processes.
 The bad-input table over the whole CLI is tests/test_cli_fuzz.py."""
 import contextlib
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -30,6 +29,8 @@ from snnbench.cli import main
 from snnbench.errors import ConfigError, SnnbenchError, StorageError, TableFormatError
 from snnbench.protocols import get_protocol
 from snnbench.table import verify_table
+
+from small_fw import copy_table
 
 REPO = Path(__file__).resolve().parents[2]
 FW_TABLE = REPO / "tables" / "digits-fw.h5"
@@ -153,14 +154,6 @@ def tiny_table(tmp_path_factory) -> Path:
     spec = BuildSpec("fw", tiny_protocol(), out, sample=1, seeds=(0,))
     assert Build(spec, progress=False).run().complete
     return out
-
-
-def copy_table(source, folder, name="t.h5", journal=True) -> Path:
-    dest = Path(folder) / name
-    shutil.copy(source, dest)
-    if journal and Path(str(source) + ".journal.sqlite").exists():
-        shutil.copy(str(source) + ".journal.sqlite", str(dest) + ".journal.sqlite")
-    return dest
 
 
 # ============================================================================= 1. build --out
