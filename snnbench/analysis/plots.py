@@ -13,24 +13,48 @@ from .stats import correlate, kendall_tau
 
 
 def plot_across(df_a: pd.DataFrame, df_b: pd.DataFrame, out, name_a: str, name_b: str,
-                target: str = "valid_acc", context: str | None = None) -> Path:
-    """Scatter of b's accuracy against a's over the cells both trained (one point per cell, the mean over
-    seeds, with each cell's seed range as error bars where there are two seeds or more). context: the
-    tables, space and protocols, prefixed to the title."""
+                targets=("valid_acc", "test_acc"), context: str | None = None) -> Path:
+    """Scatter of b's accuracy against a's over the cells both trained, one panel per target (one point
+    per cell, the mean over seeds, with each cell's seed range as error bars where there are two seeds
+    or more) and Kendall tau in each panel's title. The identity line is drawn only where the two
+    accuracy ranges overlap (two protocols on one dataset); across datasets each axis keeps its own
+    range, since only the order of the cells is compared. context: prefixed to the figure's title."""
     plt = pyplot()
     common = trained_rows(df_a).merge(trained_rows(df_b), on="hash", suffixes=("_a", "_b"))
     if len(common) == 0:
         raise ConfigError("the two tables have no trained cell in common")
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    x, y = common[f"{target}_a"], common[f"{target}_b"]
-    ax.errorbar(x, y, xerr=common.get(f"{target}_std_a"), yerr=common.get(f"{target}_std_b"), fmt="o", ms=3,
-                alpha=0.6, elinewidth=0.6)
-    lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
-    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
-    ax.set_xlabel(f"{target} (%) — {name_a}")
-    ax.set_ylabel(f"{target} (%) — {name_b}")
-    ax.set_title(_titled(context, f"{len(common)} cells trained in both, tau {kendall_tau(x, y):.2f}"), fontsize=9)
+    if isinstance(targets, str):
+        targets = (targets,)
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.4 * len(targets), 4.4), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        x, y = common[f"{target}_a"], common[f"{target}_b"]
+        ax.errorbar(x, y, xerr=common.get(f"{target}_std_a"), yerr=common.get(f"{target}_std_b"), fmt="o", ms=3,
+                    alpha=0.6, elinewidth=0.6)
+        shared = shared_range(x, y)
+        if shared is not None:
+            ax.plot(shared, shared, color="grey", lw=0.8, ls="--", label="equal accuracy")
+            ax.legend(fontsize=7, loc="lower right")
+        label = TARGET_LABELS.get(target, target)
+        ax.set_xlabel(f"{label} (%)\n{_wrapped(name_a)}", fontsize=8)
+        ax.set_ylabel(f"{label} (%)\n{_wrapped(name_b)}", fontsize=8)
+        ax.set_title(f"{label}: tau {kendall_tau(x, y):.2f}", fontsize=9)
+    fig.suptitle(_titled(context, f"{len(common)} cells trained in both"), fontsize=9)
     return save_figure(fig, plt, out)
+
+
+def shared_range(x, y) -> tuple[float, float] | None:
+    """The interval where the values of x and of y overlap (where plot_across draws the identity
+    line), or None when they do not: two datasets whose accuracies lie in different ranges."""
+    lo, hi = max(float(np.min(x)), float(np.min(y))), min(float(np.max(x)), float(np.max(y)))
+    return (lo, hi) if lo < hi else None
+
+
+TARGET_LABELS = {"valid_acc": "validation accuracy", "test_acc": "test accuracy"}
+
+
+def _wrapped(name: str) -> str:
+    """A table's description ("digits-fw.h5 (digits, digits-cpu 9f5b...)") on two lines."""
+    return name.replace(" (", "\n(", 1)
 
 
 def _titled(context: str | None, title: str) -> str:

@@ -72,7 +72,7 @@ def _correlate_across(paths, plot_out, as_json, n_boot, confidence, seed):
         click.echo(analysis.format_across(report, names[0], names[1]))
     if plot_out:
         path = analysis.plot_across(frames[0], frames[1], plot_out, names[0], names[1],
-                                    context=f"{names[0]} vs {names[1]}, {spaces[0]} space")
+                                    context=f"{spaces[0]} space")
         click.echo(f"wrote {path}", err=as_json)
 
 

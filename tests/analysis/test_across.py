@@ -70,6 +70,14 @@ def test_across_command_prints_json_and_the_scatter(known_pair, tmp_path):
     assert text.exit_code == 0 and "cells trained in both: 12" in text.output and "noise ceiling of b" in text.output
 
 
+def test_across_plot_draws_equal_accuracy_only_where_the_ranges_overlap():
+    from snnbench.analysis.plots import shared_range
+    # two protocols on one dataset: the accuracies overlap, the identity line spans the overlap
+    assert shared_range([90.0, 95.0, 99.0], [92.0, 96.0, 98.5]) == (92.0, 98.5)
+    # digits (about 95-99 %) against Fashion-MNIST (about 72-80 %): no common range, no line
+    assert shared_range([94.0, 97.0, 99.0], [72.0, 76.0, 79.5]) is None
+
+
 @pytest.fixture(scope="module")
 def other_cells_table(small_fw_table, tmp_path_factory):
     """A fw table trained (1 epoch, width 4) on three cells that small_fw_table did not train,
