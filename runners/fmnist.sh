@@ -2,9 +2,10 @@
 # Builds a shipped Fashion-MNIST table, tables/fmnist-SPACE.h5 (SPACE fw or bw), under fmnist-cpu:
 # the 300 cells the digits table of that space trained (runners/digits-SPACE-trained.txt, the same
 # hashes), each with seeds 0 and 1; scored: every fw cell, and in bw the trained cells plus a uniform
-# draw up to SCORE_SAMPLE cells (default 5000; raise it in a later run to score more: the journal
-# keeps every finished job). The better half needs a third seed to rank (README "The CPU protocol for
-# Fashion-MNIST"): `runners/fmnist.sh fw-better` (bw-better) trains it once seeds 0 and 1 are in.
+# draw up to SCORE_SAMPLE cells (default 5000; raise it, or SCORE_SAMPLE=all, in a later run to
+# score more: the journal keeps every finished job; about 0.2 CPU-seconds a cell). The better half
+# needs a third seed to rank (README "The CPU protocol for Fashion-MNIST"): `runners/fmnist.sh
+# fw-better` (bw-better) trains it once seeds 0 and 1 are in.
 # One journal for both spaces, tables/fmnist.journal.sqlite, so a cell in
 # both samples is trained once. Score jobs run first, then the training runs seed by seed.
 # Resumable: rerun after any interruption (a fresh checkout starts from the committed snapshot,
@@ -21,7 +22,8 @@ export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 common="--label runners/fmnist.sh --dataset fashion-mnist --protocol fmnist-cpu --seeds 0,1 --score-seeds 0 --workers ${WORKERS:-2}
         --device cpu --journal tables/fmnist.journal.sqlite"
-scoring() { if [ "$1" = fw ]; then echo --score-all; else echo --score-sample "${SCORE_SAMPLE:-5000}"; fi; }
+# bw: SCORE_SAMPLE cells scored (default 5000; SCORE_SAMPLE=all: every one of the 102,596)
+scoring() { if [ "$1" = fw ] || [ "${SCORE_SAMPLE:-}" = all ]; then echo --score-all; else echo --score-sample "${SCORE_SAMPLE:-5000}"; fi; }
 case ${1:-} in
   # --extend: a later run with a larger SCORE_SAMPLE adds the new cells' scores to the same table
   fw|bw) snnbench build --space "$1" $common --cells "runners/digits-$1-trained.txt" $(scoring "$1") \
