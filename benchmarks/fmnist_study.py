@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -98,7 +97,7 @@ def run(args) -> None:
 
 def summarize_variant(rows: list[dict], n_valid: int) -> dict:
     """The study's numbers for one variant and space (rows: its runs)."""
-    from snnbench.analysis import bootstrap_interval, kendall_tau
+    from snnbench.analysis import bootstrap_interval, kendall_tau, seeds_for_reliability
     by_cell: dict = {}
     for r in rows:
         by_cell.setdefault(r["cell_hash"], {})[r["seed"]] = r["valid_acc"] if not r["diverged"] else 10.0
@@ -125,15 +124,8 @@ def summarize_variant(rows: list[dict], n_valid: int) -> dict:
     # k r / (1 + (k - 1) r); seeds_08: the fewest seeds whose mean reaches 0.8
     for key, seeds_key, part in (("r", "seeds_08", pairs), ("r_top", "seeds_08_top", top)):
         out[key] = float(pearsonr(part[:, 0], part[:, 1])[0])
-        out[seeds_key] = seeds_for(out[key], 0.8)
+        out[seeds_key] = seeds_for_reliability(out[key], 0.8)
     return out
-
-
-def seeds_for(r: float, target: float) -> float:
-    """The fewest seeds whose mean label reaches reliability `target` when one run's is r (inf: never)."""
-    if not r > 0:
-        return math.inf
-    return float(max(1, math.ceil(target * (1 - r) / (r * (1 - target)) - 1e-9)))
 
 
 def _describe(protocol_json: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, TableFormatError
-from .stats import correlate
+from .stats import correlate, icc_one_way, seeds_for_reliability, spearman_brown
 
 
 SCORE_COLUMNS = ("hd", "sahd", "sahd_eq9", "n_params", "firing_rate_init")
@@ -84,6 +84,41 @@ def seed_columns(df: pd.DataFrame) -> list[int]:
     return sorted(int(m.group(1)) for c in df.columns if (m := _SEED_COLUMN.match(c)))
 
 
+def _seed_matrix(group: pd.DataFrame, seeds, metric: str) -> np.ndarray:
+    """[cells, seeds] of {metric}_s{seed} (NaN where a cell lacks the run); the cells with none dropped."""
+    values = np.column_stack([group[f"{metric}_s{s}"].to_numpy(dtype=float) if f"{metric}_s{s}" in group
+                              else np.full(len(group), np.nan) for s in seeds])
+    return values[np.isfinite(values).any(axis=1)]
+
+
+def _common_seeds(df: pd.DataFrame, seeds) -> list[int]:
+    """The column indices of the build's own seeds among `seeds`: all but the extra seeds that only part
+    of the cells have (df.attrs['extra_seeds'], set by Bench.to_dataframe; build --extra-seeds)."""
+    extra = set(df.attrs.get("extra_seeds") or ())
+    return [i for i, s in enumerate(seeds) if s not in extra]
+
+
+def _better_half(values: np.ndarray, common: list[int]) -> tuple[np.ndarray, list[int]]:
+    """The cells with every common seed whose mean over those seeds is at least the median (where a
+    search picks its winner), as [cells, seeds]: over the common seeds and the extra seeds (the better
+    half's, build --extra-seeds) that EXTRA_SEED_COVERAGE of the chosen cells have; and the column
+    indices of those seeds."""
+    complete = values[np.isfinite(values[:, common]).all(axis=1)] if common else values[:0]
+    if len(common) < 2 or len(complete) < 4:
+        return values[:0], []
+    means = complete[:, common].mean(axis=1)
+    top = complete[means >= np.median(means)]
+    # an extra seed counts where nearly every chosen cell has it (`table better` breaks ties at the
+    # median by hash, so a tied cell may lack it); the cells without it are left out
+    cols = common + [j for j in range(values.shape[1])
+                     if j not in common and np.isfinite(top[:, j]).mean() >= EXTRA_SEED_COVERAGE]
+    top = top[:, cols]
+    return top[np.isfinite(top).all(axis=1)], cols
+
+
+EXTRA_SEED_COVERAGE = 0.9
+
+
 def noise_ceiling(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 1000,
                   confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """How well one training seed ranks the cells as another seed does: tau-b and rho between
@@ -91,21 +126,24 @@ def noise_ceiling(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 100
     per space group. No score can agree with a single seed's accuracy much better than this.
 
     One row per (space, seed pair) with the columns of score_correlations (score 'seed a', target
-    '{metric}_s{b}'), plus one row per space with score 'seed pairs (mean)' averaging tau and rho
-    over the pairs. Empty if the table has fewer than two seeds."""
+    '{metric}_s{b}'; n says over how many cells: a seed added for part of the cells pairs over that
+    part), plus one row per space with score 'seed pairs (mean)' averaging tau and rho over the
+    pairs of the build's own seeds (not the extra seeds of part of the cells). Empty if the table has
+    fewer than two seeds."""
     seeds = seed_columns(df)
     rows = []
     for space, group in space_groups(df).items():
-        pair_rows = []
+        pair_rows, common = [], [seeds[i] for i in _common_seeds(df, seeds)]
         for a, b in itertools.combinations(seeds, 2):
             x, y = group.get(f"{metric}_s{a}"), group.get(f"{metric}_s{b}")
             if x is None or y is None:
                 continue
             stats = correlate(x, y, n_boot, confidence, seed)
             if stats["n"] >= 2:
-                pair_rows.append({"space": space, "score": f"{metric}_s{a}", "target": f"{metric}_s{b}", **stats})
-        rows += pair_rows
-        if len(pair_rows) > 1:
+                rows.append({"space": space, "score": f"{metric}_s{a}", "target": f"{metric}_s{b}", **stats})
+                if a in common and b in common:
+                    pair_rows.append(rows[-1])
+        if len(pair_rows) > 1:  # the pairs of seeds every cell has, not those of a part's extra seeds
             mean = {k: float(np.nanmean([r[k] for r in pair_rows])) for k in _RESULT_COLUMNS[4:]}
             rows.append({"space": space, "score": "seed pairs (mean)", "target": metric,
                          "n": int(np.mean([r["n"] for r in pair_rows])), **mean})
@@ -145,23 +183,91 @@ def seed_spread(df: pd.DataFrame, metric: str = "valid_acc") -> pd.DataFrame:
 
     Each group has a second row, cells='top half': the cells with every seed whose mean is at least
     the median mean, where a search picks its winner; spread dominated by a few bad cells can hide
-    that the good cells are not ranked."""
+    that the good cells are not ranked. Seeds: 'all' uses the build's own seeds (not the extra seeds
+    of part of the cells); 'top half' is chosen on those and uses the extra seeds too where its cells
+    all have them."""
     seeds = seed_columns(df)
     rows = []
     for space, group in space_groups(df).items():
         if not seeds:
             continue
-        per_seed = np.column_stack([group[f"{metric}_s{s}"].to_numpy(dtype=float) for s in seeds])
-        subsets = [("all", per_seed)]
-        complete = per_seed[np.isfinite(per_seed).all(axis=1)]
-        if len(seeds) > 1 and len(complete) >= 4:
-            means = complete.mean(axis=1)
-            subsets.append(("top half", complete[means >= np.median(means)]))
+        per_seed = _seed_matrix(group, seeds, metric)
+        common = _common_seeds(df, seeds)
+        subsets = [("all", per_seed[:, common])]
+        top, _ = _better_half(per_seed, common)
+        if len(top):
+            subsets.append(("top half", top))
         for label, values in subsets:
             row = _spread_row(values)
             if row is not None:
                 rows.append({**row, "space": space, "cells": label, "metric": metric})
     return pd.DataFrame(rows, columns=_SPREAD_COLUMNS)
+
+
+_RELIABILITY_COLUMNS = ["space", "cells", "metric", "n_cells", "seeds", "tau", "tau_lo", "tau_hi", "r_one",
+                        "r_mean", "seeds_for_08"]
+
+
+def seed_reliability(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 1000, confidence: float = 0.95,
+                     seed: int = 0, target: float = 0.8) -> pd.DataFrame:
+    """How reliably does the table rank its cells? Per space group, over all trained cells and over the
+    better half (seed_spread's 'top half': where a search picks its winner, and where the spread
+    between cells is smallest):
+      tau [interval]  Kendall tau between the first two seeds' {metric} (one run against another);
+      r_one           the reliability of one run: the share of its variance across these cells that
+                      is the cells' own (true variance / (true + seed variance));
+      r_mean          the reliability of the mean over the `seeds` (Spearman-Brown of r_one): how well
+                      that mean would agree with the mean of as many fresh seeds;
+      seeds_for_08    the fewest seeds whose mean reaches reliability `target` (inf: none will).
+    Over all cells r_one is ICC(1) over the seeds every cell has. The better half is chosen on those
+    same runs, which shrinks their apparent agreement (a cell lands in it partly by a lucky seed): its
+    tau is the plain one over the chosen cells, biased low, and its r_one comes only from seeds that
+    played no part in the choice, the extra seeds a build added for it (build --extra-seeds): their
+    variance over the chosen cells is true variance + seed variance, the seed variance being the
+    within-cell variance of the common seeds over the same cells (deviations from a mean are
+    independent of the mean for Gaussian seed noise). Without extra seeds the better half's r_one is
+    NaN (benchmarks/seed_noise.py retrains chosen cells with fresh seeds for the same purpose).
+    seeds: the seeds used, as text."""
+    seeds = seed_columns(df)
+    rows = []
+    for space, group in space_groups(df).items():
+        per_seed = _seed_matrix(group, seeds, metric)
+        common = _common_seeds(df, seeds)
+        if len(common) < 2:
+            continue
+        values = per_seed[:, common]
+        values = values[np.isfinite(values).all(axis=1)]
+        top, cols = _better_half(per_seed, common)
+        subsets = [("all", values, common, icc_one_way(values) if len(values) >= 3 else float("nan")),
+                   ("better half", top, cols, _held_out_reliability(per_seed, common, cols))]
+        for label, part, used, r_one in subsets:
+            if len(part) < 3 or len(used) < 2:
+                continue
+            stats = correlate(part[:, 0], part[:, 1], n_boot, confidence, seed)
+            rows.append({"space": space, "cells": label, "metric": metric, "n_cells": int(len(part)),
+                         "seeds": ",".join(str(seeds[i]) for i in used), "tau": stats["tau"],
+                         "tau_lo": stats["tau_lo"], "tau_hi": stats["tau_hi"], "r_one": r_one,
+                         "r_mean": spearman_brown(r_one, len(used)),
+                         "seeds_for_08": seeds_for_reliability(r_one, target)})
+    return pd.DataFrame(rows, columns=_RELIABILITY_COLUMNS)
+
+
+def _held_out_reliability(per_seed: np.ndarray, common: list[int], cols: list[int]) -> float:
+    """r_one of the better half from its extra seeds (seed_reliability); NaN where it has none.
+    per_seed [cells, seeds]; common: the columns every cell has; cols: the better half's."""
+    extra = [c for c in cols if c not in common]
+    complete = per_seed[np.isfinite(per_seed[:, common]).all(axis=1)]
+    if not extra or len(complete) < 8:
+        return float("nan")
+    means = complete[:, common].mean(axis=1)
+    chosen = complete[means >= np.median(means)]
+    noise = float(np.mean(np.var(chosen[:, common], axis=1, ddof=1)))  # seed variance of these very cells
+    true_vars = [float(np.var(runs, ddof=1)) - noise
+                 for runs in (chosen[np.isfinite(chosen[:, j]), j] for j in extra) if len(runs) >= 3]
+    if not true_vars or noise <= 0:
+        return float("nan")
+    true_var = float(np.mean(true_vars))
+    return true_var / (true_var + noise)
 
 
 def correlate_across(df_a: pd.DataFrame, df_b: pd.DataFrame, n_boot: int = 1000, confidence: float = 0.95,
@@ -248,9 +354,11 @@ def correlation_report(df: pd.DataFrame, scores=SCORE_COLUMNS, targets=TARGETS, 
                        confidence: float = 0.95, seed: int = 0) -> dict:
     """Everything `snnbench correlate` prints: {'scores': score_correlations(...),
     'noise_ceiling': noise_ceiling(valid_acc), 'noise_ceiling_test': noise_ceiling(test_acc),
-    'spread': seed_spread(valid_acc), 'n_cells', 'n_trained', 'seeds', 'n_boot', 'confidence'}."""
+    'spread': seed_spread(valid_acc), 'reliability': seed_reliability(valid_acc), 'n_cells', 'n_trained',
+    'seeds', 'n_boot', 'confidence'}."""
     return {"scores": score_correlations(df, scores, targets, n_boot, confidence, seed),
             "spread": seed_spread(df, "valid_acc"),
+            "reliability": seed_reliability(df, "valid_acc", n_boot, confidence, seed),
             "noise_ceiling": noise_ceiling(df, "valid_acc", n_boot, confidence, seed),
             "noise_ceiling_test": noise_ceiling(df, "test_acc", n_boot, confidence, seed),
             "n_cells": int(len(df)), "n_trained": int(len(trained_rows(df))),
@@ -285,6 +393,18 @@ def format_report(report: dict) -> str:
             lines.append(f"{r.space:5s} {r.cells:8s} {r.metric:10s} {r.n_cells:5d} {r.mean:6.2f} {r.arch_sd:5.2f} "
                          f"{r.min:6.2f} {r.max:6.2f}  {r.n_pairs:5d} {r.seed_sd:7.2f} {r.mean_abs_diff:5.2f} "
                          f"{r.ratio:5.2f} {r.mean_sd:7.2f} {r.mean_ratio:10.2f}")
+    reliability = report.get("reliability")
+    if reliability is not None and len(reliability):
+        lines += ["", "ranking reliability (validation): tau = one seed against another (better half: chosen on these",
+                  "runs, so biased low); r one = of one run (all: ICC(1); better half: from its extra seeds only,",
+                  "'-' without); r mean = of the mean over the seeds; seeds for 0.8 = for a mean that reliable",
+                  f"{'space':5s} {'cells':11s} {'cells':>5s} {'seeds':7s} {'tau seed vs seed':24s} {'r one':>6s} "
+                  f"{'r mean':>6s} {'seeds for 0.8':>13s}"]
+        for r in reliability.itertuples():
+            need = "never" if r.seeds_for_08 == np.inf else ("-" if not np.isfinite(r.seeds_for_08) else f"{r.seeds_for_08:.0f}")
+            r_one, r_mean = (f"{v:6.2f}" if np.isfinite(v) else f"{'-':>6s}" for v in (r.r_one, r.r_mean))
+            lines.append(f"{r.space:5s} {r.cells:11s} {r.n_cells:5d} {r.seeds:7s} "
+                         f"{format_interval(r.tau, r.tau_lo, r.tau_hi):24s} {r_one} {r_mean} {need:>13s}")
     return "\n".join(lines)
 
 

@@ -1,8 +1,10 @@
-"""Rank statistics: Kendall's tau-b and Spearman's rho (scipy.stats), Pearson's r, and seeded
-percentile-bootstrap intervals over cells, so that a report is reproducible.
+"""Rank statistics: Kendall's tau-b and Spearman's rho (scipy.stats), Pearson's r, the reliability of
+a cell's accuracy across training seeds (ICC(1), Spearman-Brown), and seeded percentile-bootstrap
+intervals over cells, so that a report is reproducible.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -75,6 +77,43 @@ def pearson_r(x, y) -> float:
     dx, dy = x - x.mean(), y - y.mean()
     denom = np.sqrt((dx * dx).sum() * (dy * dy).sum())
     return float((dx * dy).sum() / denom) if denom > 0 else float("nan")
+
+
+def icc_one_way(values) -> float:
+    """The reliability of one measurement when each row (a cell) is measured k times by exchangeable
+    raters (training seeds): the one-way random-effects intraclass correlation ICC(1),
+    (MSB - MSW) / (MSB + (k - 1) MSW), from the between-cell and within-cell mean squares of a
+    [cells, k] array without NaN. It is the expected correlation between two seeds' values of the same
+    cells (for two seeds close to Pearson's r between them); NaN with fewer than 2 cells or seeds or no
+    variance at all. May be negative when the seeds disagree more than chance."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] < 2:
+        return float("nan")
+    if not np.isfinite(v).all():
+        raise ConfigError("icc_one_way takes cells measured by every seed (no NaN)")
+    n, k = v.shape
+    row_means = v.mean(axis=1)
+    msb = k * float(((row_means - v.mean()) ** 2).sum()) / (n - 1)
+    msw = float(((v - row_means[:, None]) ** 2).sum()) / (n * (k - 1))
+    denom = msb + (k - 1) * msw
+    return (msb - msw) / denom if denom > 0 else float("nan")
+
+
+def spearman_brown(r: float, k: float) -> float:
+    """The reliability of a mean over k measurements when one measurement's is r: k r / (1 + (k - 1) r)."""
+    return float(k * r / (1 + (k - 1) * r)) if np.isfinite(r) and 1 + (k - 1) * r != 0 else float("nan")
+
+
+def seeds_for_reliability(r: float, target: float = 0.8) -> float:
+    """The fewest seeds whose mean reaches reliability `target` when one run's reliability is r
+    (Spearman-Brown solved for k); inf when r <= 0 (no number of seeds will), NaN when r is."""
+    if not np.isfinite(r):
+        return float("nan")
+    if r <= 0:
+        return math.inf
+    if not 0 < target < 1:
+        raise ConfigError(f"the target reliability must be in (0, 1), got {target}")
+    return float(max(1, math.ceil(target * (1 - r) / (r * (1 - target)) - 1e-9)))
 
 
 def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:

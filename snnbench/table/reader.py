@@ -171,6 +171,18 @@ class Bench(TableLookups, TableReader):
         fingerprint, space, seeds, creation time, selection and how it was built."""
         return dict(self._meta)
 
+    @property
+    def extra_seeds(self) -> list[int]:
+        """The training seeds that only part of the cells have: runs added after the build's own seeds
+        (build --extra-seeds, e.g. the better half's third seed); [] for most tables."""
+        selection = self._meta.get("selection") or {}
+        if isinstance(selection, str):
+            selection = json.loads(selection)
+        if not selection.get("appended_runs"):
+            return []
+        base = {int(s) for s in selection.get("seeds", self.seeds)}
+        return [s for s in self.seeds if s not in base]
+
     def __len__(self) -> int:
         return len(self._hashes)
 
@@ -413,7 +425,8 @@ class Bench(TableLookups, TableReader):
 
     def to_dataframe(self):
         """One row per cell (sorted by hash): the query keys (without per_seed), plus
-        valid_acc_s{seed} and test_acc_s{seed} for every training seed."""
+        valid_acc_s{seed} and test_acc_s{seed} for every training seed; attrs['extra_seeds']: the
+        seeds only part of the cells have (extra_seeds)."""
         import pandas as pd
         n = len(self)
         df = {"hash": [h.decode() for h in self._hashes],
@@ -429,7 +442,9 @@ class Bench(TableLookups, TableReader):
             df["firing_rate_init"] = (np.nanmean(self._read("scores/firing_rate"), axis=1)
                                       if self.score_seeds else np.full(n, np.nan))
             df.update(self._train_frame_columns())
-        return pd.DataFrame(df)
+        frame = pd.DataFrame(df)
+        frame.attrs["extra_seeds"] = self.extra_seeds  # reports tell the build's seeds from added ones
+        return frame
 
     def _train_frame_columns(self) -> dict:
         n, rows = len(self), self._train_row

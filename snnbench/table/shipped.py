@@ -317,7 +317,9 @@ class ShippedTables(TableLookups, TableReader):
             frames.append(df)
         df = pd.concat(frames, ignore_index=True)
         df = df.sort_values(["hash", "trained", "_order"], ascending=[True, False, True], kind="stable")
-        return df.drop_duplicates("hash", keep="first").drop(columns="_order").reset_index(drop=True)
+        df = df.drop_duplicates("hash", keep="first").drop(columns="_order").reset_index(drop=True)
+        df.attrs["extra_seeds"] = sorted({s for b in self.tables for s in b.extra_seeds})
+        return df
 
     # -- shared metadata
     def _shared(self, what: str, value):

@@ -69,6 +69,15 @@ def test_extra_seeds_for_the_better_half_extend_the_table(table, tmp_path):
     assert verified.exit_code == 0, verified.output
     # the choice stays on the build's seeds: the added runs do not move cells in or out
     assert better_cells(table, 0.25) == best
+    # the reports keep to the build's seeds where the extra seed covers part of the cells only
+    assert after.attrs["extra_seeds"] == [2]
+    from snnbench import analysis
+    reliability = analysis.seed_reliability(after.reset_index(), n_boot=0).set_index(["space", "cells"])
+    assert reliability.loc[("fw", "all"), ["n_cells", "seeds"]].tolist() == [12, "0,1"]
+    spread = analysis.seed_spread(after.reset_index()).set_index(["space", "cells"])
+    assert spread.loc[("fw", "all"), "n_pairs"] == 12
+    ceiling = analysis.noise_ceiling(after.reset_index(), n_boot=0)
+    assert "seed pairs (mean)" not in set(ceiling.score)  # the pairs with seed 2 cover 3 cells only
 
 
 def test_extra_seeds_and_extra_cells_go_together(tmp_path):
