@@ -35,5 +35,10 @@ case ${1:-} in
     snnbench table better "tables/fmnist-$space.h5" --out "runners/fmnist-$space-better.txt"
     snnbench build --space "$space" $common --cells "runners/digits-$space-trained.txt" $(scoring "$space") \
       --extra-seeds 2 --extra-cells "runners/fmnist-$space-better.txt" --extend --out "tables/fmnist-$space.h5" ;;
-  *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better" >&2; exit 2 ;;
+  # every bw cell scored into the shared journal (a scores-only build; its table, runs/, is scratch):
+  # a second process can do it beside the bw build, whose `SCORE_SAMPLE=all` run then finds it done
+  bw-scores)
+    snnbench build --space bw $common --cells runners/digits-bw-trained.txt --scores-only --score-all \
+      --out runs/fmnist-bw-scores.h5 ;;
+  *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|bw-scores" >&2; exit 2 ;;
 esac
