@@ -171,6 +171,17 @@ class Bench(TableLookups, TableReader):
         fingerprint, space, seeds, creation time, selection and how it was built."""
         return dict(self._meta)
 
+    def _seeds_text(self, selection) -> str:
+        """The training seeds for `info`: the build's, then each extra seed with how many cells have it."""
+        extra = self.extra_seeds
+        if not extra:
+            return ", ".join(map(str, self.seeds)) or "-"
+        selection = json.loads(selection) if isinstance(selection, str) else selection
+        counts = {s: sum(1 for _, seed in selection["appended_runs"] if int(seed) == s) for s in extra}
+        base = [s for s in self.seeds if s not in extra]
+        return (", ".join(map(str, base)) + " (every trained cell); "
+                + ", ".join(f"{s} ({counts[s]} cells)" for s in extra))
+
     @property
     def extra_seeds(self) -> list[int]:
         """The training seeds that only part of the cells have: runs added after the build's own seeds
@@ -498,11 +509,10 @@ class Bench(TableLookups, TableReader):
             *([f"training   runs made under {m['train_protocol_name']} {m['train_protocol_hash']}: the same "
                f"protocol with graph {json.loads(m['train_protocol_json']).get('graph', 'skip-idle')}"]
               if m.get("train_protocol_json") else []),
-            f"seeds      training {', '.join(map(str, self.seeds)) or '-'}; scoring "
-            f"{', '.join(map(str, self.score_seeds)) or '-'}",
+            f"seeds      training {self._seeds_text(sel)}; scoring {', '.join(map(str, self.score_seeds)) or '-'}",
             f"cells      {m['n_cells']} ({m['n_trained']} trained, {m['n_train_runs']} training runs, "
             f"{m['n_score_runs']} scoring runs)",
-            f"selection  {json.dumps(sel, sort_keys=True)}",
+            f"selection  {json.dumps(_abridged(sel), sort_keys=True)}",
             f"built      {'complete' if m['complete'] else 'CHECKPOINT (build not finished)'}; executor "
             f"{build.get('executor')}, {build.get('jobs_done')}/{build.get('jobs_total')} jobs, "
             f"journal {build.get('journal')}",
@@ -521,6 +531,15 @@ class Bench(TableLookups, TableReader):
                 lines.append(f"best       {best['hash']} ({best['text']}): valid {best['valid_acc']:.2f}%, "
                              f"test {best['test_acc']:.2f}%")
         return "\n".join(lines)
+
+
+def _abridged(selection) -> dict:
+    """A table's selection for `info`: the runs added for part of the cells (build --extra-seeds, one
+    [hash, seed] pair each) counted, not listed."""
+    selection = json.loads(selection) if isinstance(selection, str) else dict(selection or {})
+    if selection.get("appended_runs"):
+        selection["appended_runs"] = f"{len(selection['appended_runs'])} runs"
+    return selection
 
 
 def _summarise_runs(runs: list) -> dict:

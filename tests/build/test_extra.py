@@ -69,6 +69,8 @@ def test_extra_seeds_for_the_better_half_extend_the_table(table, tmp_path):
     assert verified.exit_code == 0, verified.output
     # the choice stays on the build's seeds: the added runs do not move cells in or out
     assert better_cells(table, 0.25) == best
+    shown = CliRunner().invoke(main, ["info", str(table)])
+    assert "training 0, 1 (every trained cell); 2 (3 cells)" in shown.output and '"appended_runs": "3 runs"' in shown.output
     # the reports keep to the build's seeds where the extra seed covers part of the cells only
     assert after.attrs["extra_seeds"] == [2]
     from snnbench import analysis
