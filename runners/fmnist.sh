@@ -29,12 +29,14 @@ case ${1:-} in
   fw|bw) snnbench build --space "$1" $common --cells "runners/digits-$1-trained.txt" $(scoring "$1") \
            --extend --out "tables/fmnist-$1.h5" ;;
   # stage 2, once seeds 0 and 1 are in: seed 2 for the better half (runners/fmnist-SPACE-better.txt,
-  # chosen by the 2-seed mean validation accuracy and committed), added to the same table
+  # chosen by the 2-seed mean validation accuracy and committed), added to the same table. If
+  # `snnbench correlate` then finds the better half's 3-seed mean below reliability 0.8, EXTRA_SEEDS=2,3
+  # adds a fourth (the same cells: the choice stays on seeds 0 and 1).
   fw-better|bw-better)
     space=${1%-better}
     snnbench table better "tables/fmnist-$space.h5" --out "runners/fmnist-$space-better.txt"
     snnbench build --space "$space" $common --cells "runners/digits-$space-trained.txt" $(scoring "$space") \
-      --extra-seeds 2 --extra-cells "runners/fmnist-$space-better.txt" --extend --out "tables/fmnist-$space.h5" ;;
+      --extra-seeds "${EXTRA_SEEDS:-2}" --extra-cells "runners/fmnist-$space-better.txt" --extend --out "tables/fmnist-$space.h5" ;;
   # every bw cell scored into the shared journal (a scores-only build; its table, runs/, is scratch):
   # a second process can do it beside the bw build, whose `SCORE_SAMPLE=all` run then finds it done
   bw-scores)
