@@ -57,6 +57,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _run_row_alive(pid, host, heartbeat, finished) -> bool:
+    """Whether the build of a row of the runs table may still record jobs: not finished, and alive (its
+    heartbeat recent; on this host, its process there) or only paused (Ctrl-Z) on this host."""
+    if finished is not None:
+        return False
+    local = host == socket.gethostname()
+    if time.time() - heartbeat > STALE_AFTER_S:
+        # silent too long: dead or hung, unless it is a build on this host that is only paused
+        # (Ctrl-Z): it will resume and record the job it holds
+        return local and pid != os.getpid() and _pid_stopped(pid)
+    if not local:
+        return True
+    return pid != os.getpid() and _pid_alive(pid)  # our own pid in another run: a reused pid, dead
+
+
 def _pid_stopped(pid: int) -> bool:
     """Whether a process is stopped (Ctrl-Z, SIGSTOP) or traced: paused, not dead (Linux /proc; False
     where there is none)."""
@@ -192,7 +207,7 @@ class Journal:
         c = self.conn
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
-        with self.transaction():
+        with self.transaction(immediate=True):
             c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             c.execute("""CREATE TABLE IF NOT EXISTS jobs (
                 kind TEXT NOT NULL, cell_hash TEXT NOT NULL, protocol_hash TEXT NOT NULL, seed INTEGER NOT NULL,
@@ -212,7 +227,10 @@ class Journal:
             c.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", meta.items())
 
     def transaction(self, immediate: bool = False):
-        """A transaction context; immediate takes the write lock at once (claims, records)."""
+        """A transaction context; immediate takes the write lock at once, waiting for it up to the
+        connection's timeout. Every transaction that writes is immediate: a deferred one that reads
+        first and then writes fails at once with 'database is locked' when another build wrote
+        meanwhile (SQLite will not wait there), e.g. two builds opening one journal together."""
         return _Transaction(self.conn, immediate, self.path)
 
     def close(self) -> None:
@@ -221,7 +239,7 @@ class Journal:
     # -- dataset fingerprint
     def check_fingerprint(self, fingerprint: str) -> None:
         """Record the dataset fingerprint, or refuse one that differs from the recorded one."""
-        with self.transaction():
+        with self.transaction(immediate=True):
             row = self.conn.execute("SELECT value FROM meta WHERE key='dataset_fingerprint'").fetchone()
             if row is None:
                 self.conn.execute("INSERT INTO meta (key, value) VALUES ('dataset_fingerprint', ?)", (fingerprint,))
@@ -234,14 +252,14 @@ class Journal:
     def start_run(self, out, executor: str, command: str) -> str:
         run_id = uuid.uuid4().hex[:12]
         now = time.time()
-        with self.transaction():
+        with self.transaction(immediate=True):
             self.conn.execute("INSERT INTO runs (run_id, pid, host, started, heartbeat, out, executor, command) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                               (run_id, os.getpid(), socket.gethostname(), now, now, str(out), executor, command))
         return run_id
 
     def finish_run(self, run_id: str) -> None:
-        with self.transaction():
+        with self.transaction(immediate=True):
             self.conn.execute("UPDATE runs SET finished=? WHERE run_id=?", (time.time(), run_id))
             self.conn.execute("DELETE FROM claims WHERE run_id=?", (run_id,))
 
@@ -255,17 +273,7 @@ class Journal:
 
     def _run_alive(self, run_id: str) -> bool:
         row = self.conn.execute("SELECT pid, host, heartbeat, finished FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        if row is None or row[3] is not None:
-            return False
-        pid, host, heartbeat, _ = row
-        local = host == socket.gethostname()
-        if time.time() - heartbeat > STALE_AFTER_S:
-            # silent too long: dead or hung, unless it is a build on this host that is only paused
-            # (Ctrl-Z): it will resume and record the job it holds
-            return local and pid != os.getpid() and _pid_stopped(pid)
-        if not local:
-            return True
-        return pid != os.getpid() and _pid_alive(pid)  # our own pid in another run: a reused pid, dead
+        return row is not None and _run_row_alive(*row)
 
     # -- jobs
     def _key(self, job: Job) -> tuple:
@@ -536,15 +544,20 @@ def recorded_results(path, kind: str | None = None, where_prefix: str = "", limi
 
 
 def journal_stats(path) -> dict:
-    """A journal's protocol, its finished jobs by kind and by where they ran, its failures and runs."""
+    """A journal's protocol, its finished jobs by kind and by where they ran, its failures and runs:
+    runs (builds that used it), runs_unfinished = runs_running (still recording, or paused) +
+    runs_stopped (killed or crashed: what they held is taken over by the next build)."""
     meta = read_meta(path)
     by_kind = dict(_query(path, "SELECT kind, count(*) FROM jobs GROUP BY kind"))
     by_where = dict(_query(path, "SELECT where_ran, count(*) FROM jobs GROUP BY where_ran"))
     failures = _query(path, "SELECT count(*) FROM failures")[0][0]
-    runs = _query(path, "SELECT count(*), sum(finished IS NULL) FROM runs")[0]
+    runs = _query(path, "SELECT pid, host, heartbeat, finished FROM runs")
+    unfinished = [r for r in runs if r[3] is None]
+    alive = sum(_run_row_alive(*r) for r in unfinished)
     return {"protocol_name": meta.get("protocol_name"), "protocol_hash": meta.get("protocol_hash"),
             "dataset_fingerprint": meta.get("dataset_fingerprint"), "jobs": by_kind, "where": by_where,
-            "failures": failures, "runs": runs[0], "runs_unfinished": int(runs[1] or 0)}
+            "failures": failures, "runs": len(runs), "runs_unfinished": len(unfinished), "runs_running": alive,
+            "runs_stopped": len(unfinished) - alive}
 
 
 # ----------------------------------------------------------------------------- moving jobs between journals

@@ -99,7 +99,8 @@ def journal_stats_cmd(journal, as_json):
     click.echo("jobs     " + ", ".join(f"{n} {kind}" for kind, n in sorted(stats["jobs"].items())))
     for where, n in sorted(stats["where"].items()):
         click.echo(f"  {n:8d} on {where}")
-    click.echo(f"failures {stats['failures']}  runs {stats['runs']} ({stats['runs_unfinished']} unfinished)")
+    click.echo(f"failures {stats['failures']}  runs {stats['runs']} ({stats['runs_running']} running, "
+               f"{stats['runs_stopped']} stopped without finishing)")
 
 
 @main.group("table", cls=SnnbenchGroup)

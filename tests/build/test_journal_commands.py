@@ -207,3 +207,54 @@ def test_a_copy_without_some_jobs_lacks_exactly_those_and_leaves_the_source(scor
     left = {h for (h,) in sqlite3.connect(copy).execute("SELECT cell_hash FROM jobs")}
     assert left == set(_hashes(first)) - set(gone)
     assert journal_stats(source)["jobs"] == {"score": 4}
+
+
+def test_journal_stats_tells_running_builds_from_killed_ones(scored_journal, tmp_path):
+    """A build that records nothing more because it was killed is 'stopped', one still alive 'running'
+    (real processes: one holds a run open, the other is SIGKILLed while holding one)."""
+    import os
+    import shutil
+    import signal
+    journal = tmp_path / "j.sqlite"
+    shutil.copy(scored_journal[0], journal)
+    holder = ("import sys, time\nfrom snnbench.build import Journal\nfrom snnbench.protocols import get_protocol\n"
+              "j = Journal(sys.argv[1], get_protocol('digits-cpu'))\nj.start_run('x.h5', 'local', 'test')\n"
+              "print('started', flush=True)\ntime.sleep(600)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", holder, str(journal)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    try:
+        for p in procs:
+            line = p.stdout.readline().strip()
+            assert line == "started", p.stderr.read() if p.poll() is not None or not line else line
+        os.kill(procs[1].pid, signal.SIGKILL)
+        procs[1].wait(timeout=30)
+        r = _cli("journal", "stats", str(journal), "--json")
+        assert r.returncode == 0, r.stderr
+        stats = json.loads(r.stdout)
+        assert (stats["runs_running"], stats["runs_stopped"]) == (1, 1)
+        assert "1 running, 1 stopped without finishing" in _cli("journal", "stats", str(journal)).stdout
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=30)
+
+
+def test_builds_opening_one_journal_at_the_same_moment_all_open_it(scored_journal, tmp_path):
+    """Six processes open one journal together, record the dataset fingerprint and start a run (what
+    every build does first): none may fail with 'database is locked' (a transaction that reads and then
+    writes must take the write lock first, or SQLite refuses it at once when another writer got in)."""
+    import shutil
+    import time
+    journal = tmp_path / "j.sqlite"
+    shutil.copy(scored_journal[0], journal)
+    opener = ("import sys, time\nfrom snnbench.build import Journal\nfrom snnbench.protocols import get_protocol\n"
+              "time.sleep(float(sys.argv[2]) - time.time())\n"
+              "j = Journal(sys.argv[1], get_protocol('digits-cpu'))\nj.check_fingerprint('f')\n"
+              "j.finish_run(j.start_run('x.h5', 'local', 'test'))\n")
+    start = time.time() + 3  # after every interpreter has started
+    procs = [subprocess.Popen([sys.executable, "-c", opener, str(journal), str(start)], stderr=subprocess.PIPE,
+                              text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, "\n".join(errors)
+    assert sqlite3.connect(journal).execute("SELECT count(*) FROM runs WHERE command='test' AND finished IS NOT NULL").fetchone()[0] == 6
