@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 from snnbench.data import Dataset, ImageSplit, load_digits, random_crop_flip
 from snnbench.protocols import get_protocol
-from snnbench.snn import (LIF_TAU, LIF_THRESHOLD, _per_step, build_network, count_parameters, reset_state,
+from snnbench.snn import (LIF_TAU, LIF_THRESHOLD, per_step, build_network, count_parameters, reset_state,
                           sj_neuron, sj_surrogate)
 from snnbench.space import Cell
 
@@ -76,11 +76,11 @@ def forward_single_step(net, images):
         n1 = net.cell1.node_values(x, prev1, t) if net.cell1.has_backward else net.cell1.node_values(x, None, t)
         prev1 = n1
         x = net.lif1(net.bn1(n1[3], t))
-        x = _per_step(lambda z: F.avg_pool2d(z, 2), net.bn2(_per_step(net.conv2, x), t))
+        x = per_step(lambda z: F.avg_pool2d(z, 2), net.bn2(per_step(net.conv2, x), t))
         n2 = net.cell2.node_values(x, prev2, t) if net.cell2.has_backward else net.cell2.node_values(x, None, t)
         prev2 = n2
         x = net.lif2(net.bn3(n2[3], t))
-        x = _per_step(lambda z: F.avg_pool2d(z, 2), x).flatten(2)
+        x = per_step(lambda z: F.avg_pool2d(z, 2), x).flatten(2)
         x = net.lif3(net.fc1(net.dropout(x)))
         outs.append(F.avg_pool1d(net.fc2(x), net.profile.vote))
     return torch.cat(outs).mean(0)
@@ -449,13 +449,13 @@ def measure(variant, text, protocol, ds, a, workers) -> dict | None:
         return None
     rate = a.steps * protocol.batch_size * protocol.timesteps / seconds
     return dict(protocol=protocol.name, width=protocol.width, batch=protocol.batch_size, timesteps=protocol.timesteps,
-                cell=text, variant=variant, img_T_per_s=round(rate, 1), s_per_step=seconds / a.steps,
+                cell=text, variant=variant, img_T_per_s=round(rate, 1), sper_step=seconds / a.steps,
                 warmup_s=first, steps=a.steps, warmup=a.warmup, start_at=a.start_at, **(check or {}))
 
 
 def show(row, base) -> None:
     ratio = f"{row['img_T_per_s'] / base:13.2f}x" if base else f"{'-':>14s}"
-    print(f"{row['cell']:22s} {row['variant']:22s} {row['img_T_per_s']:9.1f} {row['s_per_step']:8.4f} "
+    print(f"{row['cell']:22s} {row['variant']:22s} {row['img_T_per_s']:9.1f} {row['sper_step']:8.4f} "
           f"{row['warmup_s']:9.2f} {ratio}", flush=True)
     if "params_authors" in row:
         print(f"{'':22s} same network: {row['params_snnbench']} = {row['params_authors']} parameters; "

@@ -18,7 +18,7 @@ import numpy as np
 
 import snnbench
 from snnbench.search import ALGORITHMS, run_algorithm
-from snnbench.search.harness import _last_within_budget as _end, cost_noise
+from snnbench.search.harness import cost_noise, last_within_budget as _end
 
 
 def main() -> None:

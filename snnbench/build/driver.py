@@ -45,6 +45,7 @@ class BuildSummary:
     elapsed: float
     complete: bool
     failures: list = field(default_factory=list)
+    write_seconds: list = field(default_factory=list)  # each table write (checkpoints, then the final one)
 
     def line(self) -> str:
         rate = self.jobs_run / self.elapsed if self.elapsed > 0 else 0.0
@@ -272,7 +273,7 @@ class Build:
         n_trained = len({j.cell_hash for j in jobs if j.kind == "train"})
         return BuildSummary(spec.out, journal.path, len(self._cells), n_trained, len(spec.training_seeds),
                             len(jobs), counts["run"], len(done_before), counts["others"], counts["failed"],
-                            time.perf_counter() - t_start, complete, counts["failures"])
+                            time.perf_counter() - t_start, complete, counts["failures"], [w.seconds for w in self.writes])
 
     def _drive(self, spec, todo, journal, executor, run_id, state) -> dict:
         """Claim, submit and record jobs until none is left (waiting for jobs another build runs)."""
@@ -352,7 +353,7 @@ class Build:
         A checkpoint (complete False) reads only the journal rows added since the build's previous
         write and reuses the cell columns it computed then; the final write (complete True) reads the
         whole journal again, so that the table is what the journal holds, whatever happened before."""
-        rows_read = 0
+        t0, rows_read = time.perf_counter(), 0
         if train_journal is None:
             results, rows_read = self._results(journal, jobs, everything=complete)
         else:
@@ -364,7 +365,6 @@ class Build:
         cell_columns, described = self._cell_columns()
         columns = assemble_columns(self._cells, scores, runs, spec.training_seeds, spec.score_seeds,
                                    spec.protocol.epochs, cell_columns_of_hashes=cell_columns)
-        self.writes.append(WriteCost(complete, rows_read, described))
         where = {}
         for r in results.values():
             where[str(r.get("where", ""))] = where.get(str(r.get("where", "")), 0) + 1
@@ -384,6 +384,7 @@ class Build:
         dest = spec.out if dest is None else Path(dest)
         write_table(dest, columns, attrs)
         self._last_write, self._since_write, self._wrote = time.monotonic(), 0, True
+        self.writes.append(WriteCost(complete, rows_read, described, time.perf_counter() - t0))
         return complete and all_done
 
 
@@ -412,10 +413,11 @@ class Build:
 @dataclass(frozen=True)
 class WriteCost:
     """The work of one table write of a build: whether it was the final write, how many journal rows it
-    read, and how many cells it computed the cell columns of (0 when it reused them)."""
+    read, how many cells it computed the cell columns of (0 when it reused them), and its seconds."""
     final: bool
     journal_rows_read: int
     cells_described: int
+    seconds: float = float("nan")
 
 
 PROGRESS_LINE_EVERY_S = 300.0  # a build's status line on a stderr that is not a terminal

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .spec import _parse_seeds, spec_from_table
+from .spec import parse_seeds, spec_from_table
 
 
 def better_cells(table, fraction: float = 0.5) -> list[str]:
@@ -44,4 +44,4 @@ def better_cells(table, fraction: float = 0.5) -> list[str]:
 def extra_runs(cells, seeds, what: str = "extra seeds") -> tuple:
     """The (cell hash, seed) runs of `seeds` (integers, or comma-separated text such as "2,3") for every
     cell of `cells` (BuildSpec.appended_runs). ConfigError on a seed that is not one."""
-    return tuple((h, s) for h in cells for s in _parse_seeds(seeds, what))
+    return tuple((h, s) for h in cells for s in parse_seeds(seeds, what))

@@ -16,7 +16,7 @@ from ..space import Cell, check_space, space_hashes, uniform_sample_hashes
 from ..table.reader import Bench
 
 
-def _parse_seeds(seeds, what: str) -> tuple:
+def parse_seeds(seeds, what: str) -> tuple:
     if isinstance(seeds, str):
         try:
             seeds = [int(s) for s in seeds.split(",") if s.strip()]
@@ -68,8 +68,8 @@ class BuildSpec:
             runs = {(Cell.parse(h).hash, seed_value(s, "`seed`")) for h, s in self.appended_runs}
             object.__setattr__(self, "appended_runs", tuple(sorted(runs)))
         object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "seeds", _parse_seeds(self.seeds, "`seeds`"))
-        object.__setattr__(self, "score_seeds", _parse_seeds(self.score_seeds, "`score_seeds`"))
+        object.__setattr__(self, "seeds", parse_seeds(self.seeds, "`seeds`"))
+        object.__setattr__(self, "score_seeds", parse_seeds(self.score_seeds, "`score_seeds`"))
         if self.journal is not None:
             object.__setattr__(self, "journal", Path(self.journal))
         if self.train_journal is not None:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import ConfigError
 from ..profiles import DATASETS
-from .format import json_value
+from .format import json_value, plain_json
 from .group import FiniteFloat, as_options, main, seed_option
 
 
@@ -258,6 +258,7 @@ class _EpochBar:
 @click.option("--force", is_flag=True, help="Replace an existing --out table that another build made.")
 @click.option("--extend", is_flag=True, help="Add this build's cells to an existing --out table (same protocol, seeds and journal).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (counts, seconds, each table write's seconds) instead of a line.")
 @click.option("--label", default=None, help="What runs this build, e.g. its run spec (runners/fmnist.sh): recorded in the table, named by its manifest.")
 @click.option("--dry-run", is_flag=True, help="Print the jobs (in all, in the journal already, left) and their estimated cost from a short calibration here; write nothing.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The table to write (FILE.h5); an existing table is only resumed, unless --force or --extend.")
@@ -267,7 +268,7 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
               workers,
               jobs_per_gpu, executor, address, journal,
               data_dir, device, checkpoint_every, checkpoint_jobs, checkpoint_seconds, max_retries, force, extend, quiet,
-              label, dry_run, out):
+              as_json, label, dry_run, out):
     """Score and train cells of a space into one HDF5 table (crash-safe and resumable: rerun the same
     command after an interruption). An existing --out is written over only when it is this build's
     own table (the same command and journal), or with --force / --extend."""
@@ -306,7 +307,11 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
                         checkpoint_every=checkpoint_every, label=label).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    click.echo(summary.line())
+    if as_json:
+        import dataclasses
+        click.echo(json.dumps(plain_json(dataclasses.asdict(summary)), sort_keys=True, default=str))
+    else:
+        click.echo(summary.line())
     for line in summary.failures[:10]:
         click.echo(f"  failed: {as_options(line, click.get_current_context().command)}", err=True)
     if summary.jobs_failed:

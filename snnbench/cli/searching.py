@@ -136,7 +136,7 @@ def _search_options(default_algo):
 def _add_search_options(fn, default_algo):
     options = [
         click.option("--algo", default=default_algo, show_default=True, help="sahd, hd or random (the paper's search); with --budget-hours also rs, re, ls, zc-hd, zc-sahd, predictor; comma-separated for several."),
-        click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), default="fw", show_default=True, help="Space searched."),
+        click.option("--space", "space_name", type=click.Choice(["fw", "bw"]), default=None, help="Space searched (default: the table's; fw in a bw table is its forward-only cells)."),
         click.option("--runs", type=click.IntRange(1), default=5, show_default=True, help="Independent runs (seeds)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Base seed."),
         click.option("--model", type=click.Path(dir_okay=False), default=None, help="Surrogate MODEL.json answering for untrained cells (marked as predicted)."),
@@ -191,6 +191,7 @@ def search_cmd(table_path, algo, space_name, runs, seed, model, as_json, quiet, 
     algos = _search_algos(algo, harness)
     _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:
+        space_name = space_name or bench.space
         surrogate = _open_model(model, bench)
         if harness:
             _harness(bench, algos, space_name, budget_hours, runs, seed, surrogate, plot_out, as_json, cost_model,
@@ -215,6 +216,7 @@ def run_algo_cmd(table_path, algo, space_name, runs, seed, model, as_json, quiet
     algos = _search_algos(algo, True)
     _check_plot_file(plot_out, table_path)
     with open_table(table_path) as bench:
+        space_name = space_name or bench.space
         _harness(bench, algos, space_name, budget_hours, runs, seed, _open_model(model, bench), plot_out, as_json,
                  cost_model, incumbent, rank_scale)
 

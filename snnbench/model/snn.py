@@ -200,7 +200,7 @@ class SharedMaskDropout(nn.Module):
         return x * mask / (1 - self.p)
 
 
-def _per_step(fn, x: torch.Tensor) -> torch.Tensor:
+def per_step(fn, x: torch.Tensor) -> torch.Tensor:
     """Apply a [N, ...] layer to every timestep of a [T', B, ...] tensor at once."""
     out = fn(x.flatten(0, 1))
     return out.view(x.shape[0], x.shape[1], *out.shape[1:])
@@ -216,7 +216,7 @@ class SpikingConv(nn.Module):
         self.bn = TimeBatchNorm2d(channels, timesteps, per_timestep_bn)
 
     def forward(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
-        return self.bn(_per_step(self.conv, self.lif(x)), t0)
+        return self.bn(per_step(self.conv, self.lif(x)), t0)
 
 
 class Skip(nn.Module):
@@ -230,7 +230,7 @@ class AvgPool3(nn.Module):
     """Edge op 4: AvgPool 3x3, stride 1, padding 1 (count_include_pad as torch's default)."""
 
     def forward(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
-        return _per_step(lambda z: F.avg_pool2d(z, 3, stride=1, padding=1), x)
+        return per_step(lambda z: F.avg_pool2d(z, 3, stride=1, padding=1), x)
 
 
 def make_edge_op(code: int, channels: int, timesteps: int, per_timestep_bn: bool) -> nn.Module:
@@ -407,11 +407,11 @@ class SNASNet(nn.Module):
         x = stem.unsqueeze(0).expand(T, *stem.shape)
         x = self.cell1(x)
         x = self.lif1(self.bn1(x))
-        x = self.bn2(_per_step(self.conv2, x))
-        x = _per_step(lambda z: F.avg_pool2d(z, 2), x)
+        x = self.bn2(per_step(self.conv2, x))
+        x = per_step(lambda z: F.avg_pool2d(z, 2), x)
         x = self.cell2(x)
         x = self.lif2(self.bn3(x))
-        x = _per_step(lambda z: F.avg_pool2d(z, 2), x).flatten(2)
+        x = per_step(lambda z: F.avg_pool2d(z, 2), x).flatten(2)
         x = self.lif3(self.fc1(self.dropout(x)))
         out = self.fc2(x)
         return F.avg_pool1d(out, self.profile.vote)

@@ -471,7 +471,7 @@ class AlgorithmResult:
         was chosen on), best_valid_mean, best_test_acc, valid_regret, test_regret and regret (= test
         regret); the same *_predicted over the predicted runs, labelled; the references (best mean
         valid and test accuracy of the effective space, the oracle-by-validation test regret floor)."""
-        ends = [_last_within_budget(b) for b in self.runs]
+        ends = [last_within_budget(b) for b in self.runs]
         measured = pd.DataFrame([e for e in ends if e is not None and not e["best_predicted"]])
         predicted = pd.DataFrame([e for e in ends if e is not None and e["best_predicted"]])
         first = self.runs[0]
@@ -489,7 +489,7 @@ class AlgorithmResult:
         return out
 
 
-def _last_within_budget(bench: SimulatedBenchmark):
+def last_within_budget(bench: SimulatedBenchmark):
     """The log's last row finished within the budget that has an incumbent, or None."""
     log = bench.log()
     if len(log) == 0:

@@ -216,22 +216,28 @@ class Bench(TableLookups, TableReader):
         rows = np.minimum(np.searchsorted(self._hashes, keys), len(self._hashes) - 1)
         return np.where(self._hashes[rows] == keys, rows, -1).astype(np.int64)
 
-    def _find_hash(self, arch_hash: str) -> int:
+    def find_hash(self, arch_hash: str) -> int:
+        """The row of a cell hash, -1 when the table lacks it (a lookup only: the hash is not checked
+        against the space, nor a cell text parsed; `row` does that)."""
         key = arch_hash.strip().lower().encode("ascii")
         row = int(np.searchsorted(self._hashes, key))
         if row < len(self._hashes) and self._hashes[row] == key:
             return row
         return -1
 
+    def trained_at(self, row: int) -> bool:
+        """Whether the cell in `row` has training runs."""
+        return bool(self._train_row[row] >= 0)
+
     def row(self, cell) -> int:
         """Row of a cell given as a Cell, text, matrix or hash; ArchitectureNotInTable if the table
         lacks it, InvalidCellError / UnknownHashError if it is no architecture at all."""
         if isinstance(cell, str) and looks_like_hash(cell):
-            row = self._find_hash(cell)
+            row = self.find_hash(cell)
             if row >= 0:
                 return row
         parsed = Cell.parse(cell)
-        row = self._find_hash(parsed.hash)
+        row = self.find_hash(parsed.hash)
         if row < 0:
             err = ArchitectureNotInTable(
                 f"cell {parsed.hash} ({parsed.canonical_text}, a {parsed.space} cell) is not in this table "
@@ -243,7 +249,7 @@ class Bench(TableLookups, TableReader):
     def __contains__(self, cell) -> bool:
         if isinstance(cell, str):
             try:
-                return self._find_hash(cell_hash(cell)) >= 0  # a hash of no cell is in no table
+                return self.find_hash(cell_hash(cell)) >= 0  # a hash of no cell is in no table
             except (InvalidCellError, KeyError):
                 return False
         try:

@@ -200,10 +200,10 @@ class ShippedTables(TableLookups, TableReader):
         key = cell_hash(cell)  # InvalidCellError for a text or matrix that is no cell
         first = None
         for b in self.tables:  # a hash lookup per table: no table parses the cell again
-            row = b._find_hash(key)
+            row = b.find_hash(key)
             if row < 0:
                 continue
-            if b._train_row[row] >= 0:
+            if b.trained_at(row):
                 return b
             first = first or b
         if first is not None:
@@ -243,7 +243,7 @@ class ShippedTables(TableLookups, TableReader):
         records = []
         key = cell_hash(cell)  # then a hash lookup per table: the cell is not parsed again
         for b in self.tables:
-            if b._find_hash(key) < 0:
+            if b.find_hash(key) < 0:
                 continue
             rec = b.query(key, seed=seed, epoch=epoch, budget=budget)
             rec["table"], rec["dataset"] = b.path.name, b.metadata["dataset"]
@@ -261,7 +261,7 @@ class ShippedTables(TableLookups, TableReader):
                 key = cell_hash(cell)
             except (InvalidCellError, KeyError):
                 return False
-            return any(b._find_hash(key) >= 0 for b in self.tables)
+            return any(b.find_hash(key) >= 0 for b in self.tables)
         return any(cell in b for b in self.tables)
 
     def _frame(self):

@@ -281,3 +281,15 @@ def test_progress_is_a_bar_on_a_terminal_and_status_lines_in_a_log(monkeypatch):
     off.update(10)
     off.close()
     assert quiet.getvalue() == ""
+
+
+def test_build_json_prints_the_summary_with_each_table_writes_seconds(tmp_path):
+    from click.testing import CliRunner
+    from snnbench.cli import main
+    out = tmp_path / "two.h5"
+    r = CliRunner().invoke(main, ["build", "--space", "fw", "--dataset", "digits", "--sample", "2", "--scores-only",
+                                  "--width", "4", "--timesteps", "2", "--quiet", "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["complete"] and summary["jobs_run"] == 2 and summary["out"] == str(out)
+    assert len(summary["write_seconds"]) >= 1 and all(s > 0 for s in summary["write_seconds"])

@@ -1,5 +1,6 @@
 """The harness's rules (issue 16): the incumbent, its ties, the regret definitions, predicted runs
 counted and labelled, a space the table does not hold, the no-progress guard, the deterministic cost."""
+import json
 import math
 
 import numpy as np
@@ -267,3 +268,15 @@ def test_run_algo_with_a_surrogate_labels_the_runs_that_ended_on_a_predicted_cel
     n_measured = int(row.split()[3].split("/")[0])
     if n_measured < 3:  # 12 trained cells among 7012: most runs end on a predicted cell
         assert f"{3 - n_measured} of 3 runs ended on a PREDICTED cell" in result.output
+
+
+def test_run_algo_searches_the_tables_own_space_unless_told():
+    from pathlib import Path
+    bw_table = Path(__file__).resolve().parents[2] / "tables" / "digits-bw.h5"
+    result = CliRunner().invoke(main, ["run-algo", "--algo", "rs", "--budget-hours", "0.02", "--runs", "1",
+                                       "--json", str(bw_table)])
+    assert result.exit_code == 0, result.output
+    assert ", bw space:" in json.loads(result.output)[0]["setting"]
+    told = CliRunner().invoke(main, ["run-algo", "--algo", "rs", "--budget-hours", "0.02", "--runs", "1",
+                                     "--space", "fw", "--json", str(bw_table)])
+    assert told.exit_code == 0 and ", fw space:" in json.loads(told.output)[0]["setting"]
