@@ -12,6 +12,12 @@ own protocol, then asks:
 
 Results go to a JSON-lines file, one line per finished run; rerunning skips what is there.
 
+The same question for a table one is building is asked with library commands instead: `snnbench
+table better TABLE --fraction F` chooses the best cells, `snnbench build ... --extend --extra-seeds
+2,3 --extra-cells FILE` adds their runs to the table through its journal, and `snnbench correlate`
+reports the better half's reliability from those seeds (analysis.seed_reliability). This script
+stays for the study of the shipped digits tables, whose added runs live in its JSONL files.
+
     python benchmarks/seed_noise.py tables/digits-fw.h5 --top 20 --seeds 2,3,4,5 --workers 2 \\
         --out benchmarks/seed_noise-fw.jsonl
 """
@@ -29,7 +35,6 @@ from scipy import stats
 
 import snnbench
 from snnbench.analysis import kendall_tau
-from snnbench.build import Job, make_executor
 
 
 def top_cells(table, n: int) -> tuple[list, dict, str]:
@@ -55,33 +60,33 @@ def read_results(path: Path) -> dict:
     return out
 
 
+def _train(job: tuple) -> dict:
+    """One training run (cell hash, seed, protocol JSON) on one CPU thread; the fields the study keeps."""
+    import torch
+    from snnbench.jobs import run_job
+    torch.set_num_threads(1)
+    cell_hash, seed, protocol_json = job
+    result = run_job("train", cell_hash, protocol_json, seed, device="cpu")
+    return {k: result[k] for k in ("cell_hash", "seed", "valid_acc", "test_acc", "wall_time", "where", "threads",
+                                   "torch", "protocol_hash")}
+
+
 def train_missing(cells, seeds, protocol_json: str, out: Path, workers: int) -> None:
+    """Train the runs `out` lacks, appending each record as it finishes (files.append_records, the
+    scorer's resumable loop)."""
+    from snnbench.files import append_records
     done = read_results(out)
-    todo = [Job("train", h, s) for s in seeds for h in cells if (h, s) not in done]
+    todo = [(h, s, protocol_json) for s in seeds for h in cells if (h, s) not in done]
     print(f"{len(done)} runs in {out}, {len(todo)} to train with {workers} single-thread workers")
-    if not todo:
-        return
-    executor = make_executor("local", workers, device="cpu")
-    t0 = time.time()
-    try:
-        queue = list(todo)
-        finished = 0
-        while queue or executor.in_flight:
-            while queue and executor.in_flight < executor.capacity:
-                executor.submit(queue.pop(0), protocol_json)
-            for job, result, error in executor.wait(timeout=60):
-                if error:
-                    raise RuntimeError(f"{job}: {error}")
-                line = {k: result[k] for k in ("cell_hash", "seed", "valid_acc", "test_acc", "wall_time",
-                                               "where", "threads", "torch", "protocol_hash")}
-                with out.open("a") as f:
-                    f.write(json.dumps(line) + "\n")
-                finished += 1
-                print(f"  {finished}/{len(todo)} {job.cell_hash} seed {job.seed}: valid "
-                      f"{result['valid_acc']:.2f} % ({result['wall_time']:.0f} s; {time.time() - t0:.0f} s in all)",
-                      flush=True)
-    finally:
-        executor.close()
+    t0, finished = time.time(), [0]
+
+    def show(record):
+        finished[0] += 1
+        print(f"  {finished[0]}/{len(todo)} {record['cell_hash']} seed {record['seed']}: valid "
+              f"{record['valid_acc']:.2f} % ({record['wall_time']:.0f} s; {time.time() - t0:.0f} s in all)", flush=True)
+
+    if todo:
+        append_records(out, todo, _train, workers=workers, on_record=show)
 
 
 def anova(values: np.ndarray) -> dict:
