@@ -135,3 +135,35 @@ def test_no_test_module_imports_a_conftest():
             if any(n.split(".")[0] == "conftest" for n in names):
                 offenders.append(f"{path.relative_to(tests)}:{node.lineno}")
     assert offenders == []
+
+
+# Six or more lines written twice in the package: one piece of knowledge in two places. None today
+# (the `duplicates` tool also finds two pairs alike in shape only, named in README "Layout").
+REPEAT_LINES = 6
+
+
+def repeated_runs(sources: dict, n: int = REPEAT_LINES) -> list:
+    """(place, place) pairs where the same n consecutive code lines (stripped; blank lines, comments
+    and lines of brackets alone skipped) occur twice, not overlapping; places as 'path:line'."""
+    seen, pairs = {}, []
+    for path, text in sources.items():
+        code = [(no, s) for no, s in ((i + 1, line.strip()) for i, line in enumerate(text.splitlines()))
+                if s and not s.startswith("#") and s.strip("()[]{}:,")]
+        for k in range(len(code) - n + 1):
+            window = tuple(s for _, s in code[k:k + n])
+            first = seen.setdefault(window, (path, k, code[k][0]))
+            if first[0] != path or k - first[1] >= n:
+                pairs.append((f"{first[0]}:{first[2]}", f"{path}:{code[k][0]}"))
+    return pairs
+
+
+def test_no_six_lines_are_written_twice_in_the_package():
+    sources = {str(p.relative_to(PACKAGE.parent)): p.read_text() for p in sorted(PACKAGE.rglob("*.py"))}
+    assert repeated_runs(sources) == []
+
+
+def test_the_repeat_finder_finds_a_repeat():
+    body = "\n".join(f"x{i} = f({i})" for i in range(6))
+    assert repeated_runs({"a.py": body, "b.py": "y = 1\n" + body}) == [("a.py:1", "b.py:2")]
+    assert repeated_runs({"a.py": body}) == []
+    assert repeated_runs({"a.py": body + "\n# the same again\n" + body}) == [("a.py:1", "a.py:8")]

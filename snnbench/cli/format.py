@@ -2,20 +2,6 @@
 from __future__ import annotations
 
 
-
-
-def json_value(value):
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    if hasattr(value, "item"):
-        return json_value(value.item())
-    return value
-
-
 def format_record(rec: dict) -> str:
     def num(v, fmt):
         return "-" if v is None or v != v else format(v, fmt)
@@ -69,7 +55,6 @@ def format_curves(curves: dict) -> str:
     return "\n".join(lines)
 
 
-# (snnbench.analysis, snnbench.surrogate, snnbench.search; the table is a positional FILE here)
 def plain_json(value):
     """JSON-ready copy of nested results: NaN -> null, numpy scalars -> Python numbers."""
     if isinstance(value, float) and value != value:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import ConfigError
 from ..profiles import DATASETS
-from .format import json_value, plain_json
+from .format import plain_json
 from .group import FiniteFloat, as_options, main, seed_option
 
 
@@ -162,7 +162,7 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
     if append_to is not None:
         record["appended_to"] = str(append_to)
     if as_json:
-        click.echo(json.dumps(json_value(record), sort_keys=True))
+        click.echo(json.dumps(plain_json(record), sort_keys=True))
         return
     def num(v):
         return "-" if v is None or v != v else f"{v:.2f}"

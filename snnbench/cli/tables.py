@@ -8,7 +8,7 @@ import click
 
 from ..errors import ConfigError
 from ..profiles import DATASETS
-from .format import format_curves, format_record, json_value
+from .format import format_curves, format_record, plain_json
 from .group import main, table_input
 
 
@@ -64,7 +64,7 @@ def _echo_prediction(cell_hash, model, prediction, as_json, where) -> None:
     if isinstance(prediction, tuple) and len(prediction) == 2:  # (mean, std) arrays, one cell
         prediction = {"predicted_acc": float(prediction[0][0]), "predicted_std": float(prediction[1][0])}
     if as_json:
-        click.echo(json.dumps(json_value({"hash": cell_hash, "in_table": False, **(
+        click.echo(json.dumps(plain_json({"hash": cell_hash, "in_table": False, **(
             prediction if isinstance(prediction, dict) else {"predicted": prediction})})))
     elif isinstance(prediction, dict) and "predicted_acc" in prediction:
         click.echo(f"cell        {cell_hash} is not in {where}\npredicted   "
@@ -125,7 +125,7 @@ def query_cmd(cell, table_path, dataset, seed, epoch, budget, with_curves, as_js
             _predict_untrained([rec], model, [bench.metadata["protocol_hash"]])
         curves = _chosen_curves(bench, cell, seed) if with_curves else None
     if as_json:
-        click.echo(json.dumps(json_value(_with_curves(rec, curves)), sort_keys=True))
+        click.echo(json.dumps(plain_json(_with_curves(rec, curves)), sort_keys=True))
     else:
         click.echo(_format_with_prediction(rec) + ("" if curves is None else "\n" + format_curves(curves)))
 
@@ -168,7 +168,7 @@ def _query_shipped(cell, dataset, seed, epoch, as_json, model, budget=None, with
         tables = {b.path.name: b for b in view.tables}
         curves = [_chosen_curves(tables[r["table"]], cell, seed) if with_curves else None for r in records]
     if as_json:
-        click.echo(json.dumps([json_value(_with_curves(r, c)) for r, c in zip(records, curves)], sort_keys=True))
+        click.echo(json.dumps([plain_json(_with_curves(r, c)) for r, c in zip(records, curves)], sort_keys=True))
     else:
         click.echo("\n\n".join(_format_with_prediction(r) + ("" if c is None else "\n" + format_curves(c))
                                 for r, c in zip(records, curves)))
