@@ -71,7 +71,7 @@ def journal_without(full: Path, dest: Path, hashes: list[str]) -> Path:
 TIMED_CLI = """
 import contextlib, io, json, os, sys, time
 from snnbench import cli
-from snnbench.jobs import run_job
+from snnbench.model.jobs import run_job
 from snnbench.protocols import get_protocol
 from snnbench.space import space_hashes
 run_job("score", space_hashes("bw")[-1], get_protocol("digits-cpu").to_json(), 0, None, "cpu")

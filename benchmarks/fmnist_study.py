@@ -51,7 +51,7 @@ def _train(args) -> dict:
     cell_hash, protocol_json, seed, variant, space = args
     import torch
     torch.set_num_threads(1)
-    from snnbench.jobs import run_job
+    from snnbench.model.jobs import run_job
     start = time.process_time()
     record = run_job("train", cell_hash, protocol_json, seed, device="cpu")
     record.update(variant=variant, cpu_s=time.process_time() - start, protocol_json=protocol_json, drawn_from=space)

@@ -36,7 +36,7 @@ def _work(args):
     cell_hash, protocol_json, seed, device, tag = args
     import torch
     torch.set_num_threads(1)
-    from snnbench.jobs import run_job
+    from snnbench.model.jobs import run_job
     rec = run_job("train", cell_hash, protocol_json, seed, device=device)
     rec["tag"] = tag
     return rec

@@ -63,7 +63,7 @@ def read_results(path: Path) -> dict:
 def _train(job: tuple) -> dict:
     """One training run (cell hash, seed, protocol JSON) on one CPU thread; the fields the study keeps."""
     import torch
-    from snnbench.jobs import run_job
+    from snnbench.model.jobs import run_job
     torch.set_num_threads(1)
     cell_hash, seed, protocol_json = job
     result = run_job("train", cell_hash, protocol_json, seed, device="cpu")

@@ -11,7 +11,8 @@ from .version import __version__
 MOVED_MODULES = {"snn": "model.snn", "data": "model.data", "scores": "model.scores", "train": "model.train",
                  "reference": "model.reference", "checkpoint": "model.checkpoint", "devices": "model.devices",
                  "cost": "build.cost", "scorer": "build.scorer", "shipped": "table.shipped",
-                 "manifest": "table.manifest", "transfer": "search.transfer"}
+                 "manifest": "table.manifest", "transfer": "search.transfer",
+                 "jobs": "model.jobs"}
 
 
 class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):

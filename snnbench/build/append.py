@@ -55,7 +55,7 @@ def append_run(table, cell, seed: int = 0, protocol: Protocol | None = None, dat
     journal holds already (recorded by another build sharing it) is reused, not trained again.
     on_epoch: called with the TrainRecord after each epoch. Returns the run's result (run_job's dict);
     errors: append_spec."""
-    from ..jobs import run_job
+    from ..model.jobs import run_job
     from ..model.checkpoint import build_root
     from .driver import write_table_from_journal
     from .executors import dataset_fingerprint

@@ -169,7 +169,7 @@ def calibrate(spec, done=frozenset(), device: str | None = None, threads: int | 
     (the median number of edges), each after one untimed warm-up. Kinds of job with nothing left to
     run are not measured (nan). Nothing is written anywhere."""
     import torch
-    from ..jobs import default_device
+    from ..model.jobs import default_device
     device = device or default_device()
     left = [j for j in spec.jobs() if j not in done]
     score_cells = sorted({j.cell_hash for j in left if j.kind == "score"})
@@ -198,7 +198,7 @@ def _torch_threads(threads: int | None):
 
 def _time_score_jobs(spec, cells: list, device: str, n: int) -> tuple[float, list]:
     """Mean wall time (s) of score jobs of n cells spread over `cells` (after one untimed job)."""
-    from ..jobs import run_job
+    from ..model.jobs import run_job
     if not cells:
         return math.nan, []
     chosen = [cells[round(k * (len(cells) - 1) / max(n - 1, 1))] for k in range(min(n, len(cells)))]

@@ -27,7 +27,7 @@ def execute_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_d
                 checkpoint_root=None, checkpoint_every: int = 0) -> dict:
     """What every executor runs for one job (in a worker): jobs.run_job plus the audit/test hooks. A
     worker bound to one GPU (devices.bind_worker, bind_ray_gpu) runs a cuda job on that GPU."""
-    from ..jobs import run_job
+    from ..model.jobs import run_job
     if _stop_requested.is_set():
         raise WorkerStopping("this worker was interrupted")
     testing.log_job_start(kind, cell_hash, seed)

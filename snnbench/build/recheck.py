@@ -33,7 +33,7 @@ def recheck_journal(path, where_prefix: str = "", n_score: int = 40, n_train: in
     "summary": {kind: {"jobs", "identical"}}}."""
     import torch
 
-    from ..jobs import run_job, where
+    from ..model.jobs import run_job, where
     protocol_json = read_meta(path)["protocol_json"]
     report = {"here": where("cpu"), "python": platform.python_version(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "jobs": []}

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import ConfigError, ProtocolMismatchError
-from ..jobs import run_job
+from ..model.jobs import run_job
 from ..protocols import Protocol
 from ..space import Cell, iter_cells
 

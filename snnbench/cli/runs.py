@@ -62,7 +62,7 @@ def score_cmd(cell, space_name, dataset, data_dir, protocol_name, width, timeste
               all_cells, seed, out, device, shard, first_file, skip_journal):
     """Score one CELL and print HD and SAHD, or score many cells of --space into --out."""
     from ..files import check_output_file, refuse_overwriting_inputs
-    from ..jobs import check_device
+    from ..model.jobs import check_device
     from ..build.scorer import ScoreRun, parse_shard, score_one, scored_in_journal
     from ..space import read_cell_list
     from ..protocols import default_protocol, get_protocol
@@ -132,7 +132,7 @@ def train_cmd(cell, dataset, protocol_name, seed, epochs, autocast, compile_, de
     """Train one CELL (hash or text) from scratch under a protocol and print its record: what a table
     row of that cell and seed holds, to check a table or a surrogate's pick, or to extend a study.
     With --append-to TABLE, the run is added to that table (its journal, its protocol)."""
-    from ..jobs import check_device, run_job
+    from ..model.jobs import check_device, run_job
     from ..space import Cell
     seed = seed_option(seed, "--seed")
     check_device(device)

@@ -515,7 +515,7 @@ def test_names_too_long_are_one_line(tmp_path):
 def test_score_out_naming_a_device_or_a_table_is_refused_without_reading_it(tmp_path):
     # 2 GiB of address space beyond what torch maps: the old unbounded read of /dev/full fails fast
     # with a MemoryError instead of eating the shared machine's memory
-    limit = ("import resource, sys, snnbench.jobs, snnbench.cli; "
+    limit = ("import resource, sys, snnbench.model.jobs, snnbench.cli; "
              "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize(); "
              "resource.setrlimit(resource.RLIMIT_AS, (size + (2 << 30), size + (2 << 30))); ")
     done = subprocess.run([sys.executable, "-c", limit + "snnbench.cli.main(prog_name='snnbench')",

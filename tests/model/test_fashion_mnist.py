@@ -19,7 +19,7 @@ from snnbench.cli import main
 from snnbench.data import (DATA_DIR_ENV, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, load_dataset, load_for_protocol,
                            resample_images, train_subset_order)
 from snnbench.errors import ConfigError, DatasetError
-from snnbench.jobs import run_job
+from snnbench.model.jobs import run_job
 from snnbench.profiles import DATASETS
 from snnbench.snn import build_network, count_parameters
 from snnbench.protocols import DEFAULT_PROTOCOLS, Protocol, default_protocol, get_protocol

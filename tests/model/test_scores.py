@@ -12,7 +12,7 @@ import torch
 
 from snnbench.data import load_dataset
 from snnbench.errors import ConfigError
-from snnbench.jobs import run_job
+from snnbench.model.jobs import run_job
 from snnbench.protocols import get_protocol
 from snnbench.scores import KernelAccumulator, hd_kernel, sahd_kernel, score_cell, scoring_batches
 from snnbench.snn import get_profile

@@ -131,7 +131,7 @@ def _cheapest_cpu_run(dataset: str = "digits"):
 @pytest.mark.parametrize("dataset", ["digits", "fashion-mnist"])
 def test_a_cpu_trained_cell_retrains_to_exactly_its_recorded_numbers(dataset):
     import torch
-    from snnbench.jobs import run_job
+    from snnbench.model.jobs import run_job
     if dataset == "digits":
         shipped("digits-fw.h5")
     else:  # the data are installed apart (README "Datasets"); the tables ship once their builds finish

@@ -9,11 +9,11 @@ import time
 
 import torch
 
-from .model.data import Dataset, load_dataset
-from .protocols import Protocol
-from .model.scores import score_cell, scoring_batches
-from .space.cell import Cell
-from .model.train import train_cell
+from .data import Dataset, load_dataset
+from ..protocols import Protocol
+from .scores import score_cell, scoring_batches
+from ..space.cell import Cell
+from .train import train_cell
 
 JOB_KINDS = ("score", "train")
 
@@ -32,14 +32,14 @@ def protocol_dataset(protocol: Protocol, data_dir=None) -> Dataset:
 
 def default_device() -> str:
     """cuda when a GPU is visible, else cpu (devices.default_device)."""
-    from .model.devices import default_device as default
+    from .devices import default_device as default
     return default()
 
 
 def check_device(device: str | None) -> None:
     """DeviceError (a ConfigError) unless `device` names a device torch can use here (None: the default
     one); see devices.check_device."""
-    from .model.devices import check_device as check
+    from .devices import check_device as check
     check(device)
 
 
@@ -62,7 +62,7 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     result records where it ran (`where`, and devices.describe: device_index, device_name, torch,
     cuda, spikingjelly, lif_implementation). on_epoch: called with the TrainRecord after each epoch of
     a training job (train_cell's on_epoch), e.g. to draw a progress bar."""
-    from .model.devices import describe, job_device
+    from .devices import describe, job_device
     device = job_device(device)
     check_device(device)
     protocol = Protocol.from_json(protocol_json)
@@ -78,7 +78,7 @@ def run_job(kind: str, cell_hash: str, protocol_json: str, seed: int, data_dir: 
     elif kind == "train":
         folder = None
         if checkpoint_root is not None and checkpoint_every > 0:
-            from .model.checkpoint import job_folder
+            from .checkpoint import job_folder
             folder = job_folder(checkpoint_root, cell.hash, protocol.hash, seed)
         result = train_cell(cell, protocol, seed, dataset, device=device, checkpoint_dir=folder,
                             checkpoint_every=checkpoint_every, on_epoch=on_epoch).to_dict()
