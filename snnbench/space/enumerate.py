@@ -24,7 +24,8 @@ _CHUNK = 1 << 16  # encodings pruned at once: the bw space's 531,441 in one go p
 
 
 @functools.lru_cache(maxsize=4)
-def _enumerate(space: str):
+def canonical_keys_of_space(space: str):
+    """(encodings, valid encodings, the sorted unique canonical keys) of a space; cached."""
     enc = all_encodings(space)
     n_valid, keys = 0, []
     for start in range(0, len(enc), _CHUNK):
@@ -36,13 +37,13 @@ def _enumerate(space: str):
 
 def summarize_space(space: str) -> SpaceSummary:
     """The three counts of a space: all encodings, valid ones, unique canonical cells."""
-    n_enc, n_valid, keys = _enumerate(check_space(space))
+    n_enc, n_valid, keys = canonical_keys_of_space(check_space(space))
     return SpaceSummary(space, n_enc, n_valid, len(keys))
 
 
 def unique_canonical_matrices(space: str) -> np.ndarray:
     """Every unique canonical cell of a space as (N, 4, 4) int8, ordered by canonical text."""
-    return key_to_matrix(_enumerate(check_space(space))[2])
+    return key_to_matrix(canonical_keys_of_space(check_space(space))[2])
 
 
 def unique_texts(space: str) -> list[str]:
@@ -69,12 +70,12 @@ def iter_cells(space: str):
 @functools.lru_cache(maxsize=1)
 def hash_index() -> dict:
     """{hash: canonical text} of every cell of the bw space (which holds the fw space)."""
-    return dict(zip(_space_hashes("bw"), _unique_texts("bw")))
+    return dict(zip(space_hash_tuple("bw"), _unique_texts("bw")))
 
 
 @functools.lru_cache(maxsize=1)
 def _fw_hash_index() -> dict:
-    return dict(zip(_space_hashes("fw"), _unique_texts("fw")))
+    return dict(zip(space_hash_tuple("fw"), _unique_texts("fw")))
 
 
 def canonical_texts(hashes) -> list[str]:
@@ -93,9 +94,10 @@ def canonical_texts(hashes) -> list[str]:
 
 def space_hashes(space: str) -> list[str]:
     """Hashes of every unique cell of a space (same order as unique_texts)."""
-    return list(_space_hashes(check_space(space)))
+    return list(space_hash_tuple(check_space(space)))
 
 
 @functools.lru_cache(maxsize=2)
-def _space_hashes(space: str) -> tuple:
+def space_hash_tuple(space: str) -> tuple:
+    """The hashes of every unique cell of a space, as a cached tuple (space_hashes returns a list)."""
     return tuple(hash_text(t) for t in _unique_texts(space))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .canonical import HASH_LENGTH, check_space, key_to_matrix
-from .enumerate import _enumerate, _space_hashes
+from .enumerate import canonical_keys_of_space, space_hash_tuple
 
 CACHE_ENV = "SNNBENCH_CACHE_DIR"
 INDEX_VERSION = 1
@@ -96,8 +96,8 @@ def cache_file(space: str) -> Path:
 
 def build_index(space: str) -> SpaceIndex:
     """Enumerate the space (no cache): the reference every cached index must equal."""
-    keys = _enumerate(check_space(space))[2].astype(np.int64)
-    hashes = np.array(_space_hashes(space), dtype=f"S{HASH_LENGTH}")
+    keys = canonical_keys_of_space(check_space(space))[2].astype(np.int64)
+    hashes = np.array(space_hash_tuple(space), dtype=f"S{HASH_LENGTH}")
     return SpaceIndex(space, keys, hashes)
 
 
