@@ -239,7 +239,7 @@ def seed_reliability(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 
         values = values[np.isfinite(values).all(axis=1)]
         top, cols = _better_half(per_seed, common)
         subsets = [("all", values, common, icc_one_way(values) if len(values) >= 3 else float("nan")),
-                   ("better half", top, cols, _held_out_reliability(per_seed, common, cols))]
+                   ("better half", top, cols, _held_out_reliability(top, len(common)))]
         for label, part, used, r_one in subsets:
             if len(part) < 3 or len(used) < 2:
                 continue
@@ -252,21 +252,15 @@ def seed_reliability(df: pd.DataFrame, metric: str = "valid_acc", n_boot: int = 
     return pd.DataFrame(rows, columns=_RELIABILITY_COLUMNS)
 
 
-def _held_out_reliability(per_seed: np.ndarray, common: list[int], cols: list[int]) -> float:
+def _held_out_reliability(top: np.ndarray, n_common: int) -> float:
     """r_one of the better half from its extra seeds (seed_reliability); NaN where it has none.
-    per_seed [cells, seeds]; common: the columns every cell has; cols: the better half's."""
-    extra = [c for c in cols if c not in common]
-    complete = per_seed[np.isfinite(per_seed[:, common]).all(axis=1)]
-    if not extra or len(complete) < 8:
+    top: _better_half's [cells, seeds], the common seeds' columns first."""
+    if top.shape[1] <= n_common or len(top) < 4:
         return float("nan")
-    means = complete[:, common].mean(axis=1)
-    chosen = complete[means >= np.median(means)]
-    noise = float(np.mean(np.var(chosen[:, common], axis=1, ddof=1)))  # seed variance of these very cells
-    true_vars = [float(np.var(runs, ddof=1)) - noise
-                 for runs in (chosen[np.isfinite(chosen[:, j]), j] for j in extra) if len(runs) >= 3]
-    if not true_vars or noise <= 0:
+    noise = float(np.mean(np.var(top[:, :n_common], axis=1, ddof=1)))  # seed variance of these very cells
+    if noise <= 0:
         return float("nan")
-    true_var = float(np.mean(true_vars))
+    true_var = float(np.mean([np.var(top[:, j], ddof=1) - noise for j in range(n_common, top.shape[1])]))
     return true_var / (true_var + noise)
 
 
