@@ -171,13 +171,19 @@ class Bench(TableLookups, TableReader):
         fingerprint, space, seeds, creation time, selection and how it was built."""
         return dict(self._meta)
 
-    def _seeds_text(self, selection) -> str:
+    @property
+    def selection(self) -> dict:
+        """How the build chose its cells (the metadata's selection, decoded): sample, seeds, and the
+        runs added for part of the cells (appended_runs, one [hash, seed] pair each) where there are."""
+        selection = self._meta.get("selection") or {}
+        return json.loads(selection) if isinstance(selection, str) else dict(selection)
+
+    def _seeds_text(self) -> str:
         """The training seeds for `info`: the build's, then each extra seed with how many cells have it."""
         extra = self.extra_seeds
         if not extra:
             return ", ".join(map(str, self.seeds)) or "-"
-        selection = json.loads(selection) if isinstance(selection, str) else selection
-        counts = {s: sum(1 for _, seed in selection["appended_runs"] if int(seed) == s) for s in extra}
+        counts = {s: sum(1 for _, seed in self.selection["appended_runs"] if int(seed) == s) for s in extra}
         base = [s for s in self.seeds if s not in extra]
         return (", ".join(map(str, base)) + " (every trained cell); "
                 + ", ".join(f"{s} ({counts[s]} cells)" for s in extra))
@@ -186,9 +192,7 @@ class Bench(TableLookups, TableReader):
     def extra_seeds(self) -> list[int]:
         """The training seeds that only part of the cells have: runs added after the build's own seeds
         (build --extra-seeds, e.g. the better half's third seed); [] for most tables."""
-        selection = self._meta.get("selection") or {}
-        if isinstance(selection, str):
-            selection = json.loads(selection)
+        selection = self.selection
         if not selection.get("appended_runs"):
             return []
         base = {int(s) for s in selection.get("seeds", self.seeds)}
@@ -499,7 +503,6 @@ class Bench(TableLookups, TableReader):
         """A few lines summarising the table (what `snnbench info` prints)."""
         m, p = self._meta, self.protocol_fields
         build = m["build"]
-        sel = m["selection"]
         lines = [
             f"table      {self.path}  ({self.path.stat().st_size / 1e6:.2f} MB)",
             f"schema     {m['schema_version']}  written by snnbench {m['snnbench_version']} at {m['created']}",
@@ -515,10 +518,10 @@ class Bench(TableLookups, TableReader):
             *([f"training   runs made under {m['train_protocol_name']} {m['train_protocol_hash']}: the same "
                f"protocol with graph {json.loads(m['train_protocol_json']).get('graph', 'skip-idle')}"]
               if m.get("train_protocol_json") else []),
-            f"seeds      training {self._seeds_text(sel)}; scoring {', '.join(map(str, self.score_seeds)) or '-'}",
+            f"seeds      training {self._seeds_text()}; scoring {', '.join(map(str, self.score_seeds)) or '-'}",
             f"cells      {m['n_cells']} ({m['n_trained']} trained, {m['n_train_runs']} training runs, "
             f"{m['n_score_runs']} scoring runs)",
-            f"selection  {json.dumps(_abridged(sel), sort_keys=True)}",
+            f"selection  {json.dumps(_abridged(self.selection), sort_keys=True)}",
             f"built      {'complete' if m['complete'] else 'CHECKPOINT (build not finished)'}; executor "
             f"{build.get('executor')}, {build.get('jobs_done')}/{build.get('jobs_total')} jobs, "
             f"journal {build.get('journal')}",
@@ -539,10 +542,10 @@ class Bench(TableLookups, TableReader):
         return "\n".join(lines)
 
 
-def _abridged(selection) -> dict:
+def _abridged(selection: dict) -> dict:
     """A table's selection for `info`: the runs added for part of the cells (build --extra-seeds, one
     [hash, seed] pair each) counted, not listed."""
-    selection = json.loads(selection) if isinstance(selection, str) else dict(selection or {})
+    selection = dict(selection)
     if selection.get("appended_runs"):
         selection["appended_runs"] = f"{len(selection['appended_runs'])} runs"
     return selection
