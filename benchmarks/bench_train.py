@@ -14,13 +14,16 @@ Loops (--variants, comma-separated):
   authors            the first authors'-style loop: snnbench's own modules called once per timestep.
   snnbench           snnbench.train's epoch loop (train_epoch) as a build runs it, on an epoch of
                      exactly --steps batches; snnbench+bf16, +compile, +devaug (combinable, e.g.
-                     snnbench+bf16+devaug) set the protocol's autocast='bf16', compile, device_augment.
+                     snnbench+bf16+devaug) set the protocol's autocast='bf16', compile, device_augment;
+                     +cl is no protocol setting but a probe of a candidate speed-up: the network's
+                     weights in channels-last memory format (so are its convolutions' outputs).
 
 From the repository root, with this tree's snnbench first on the path (PYTHONPATH=.):
 
     python benchmarks/bench_train.py --setting cpu --steps 3                    # digits-cpu, smoke check
     python benchmarks/bench_train.py --setting cifar --device cuda --json runs/train.jsonl
     python benchmarks/bench_train.py --setting cifar --width 8 --steps 2 --variants authors-net,snnbench  # CPU
+    python benchmarks/bench_train.py --setting fmnist --variants snnbench,snnbench+cl   # fmnist-cpu (needs the data)
 
 --start-at UNIX_TIME holds the timed steps until then (after the warm-up), so that several processes
 packed on one GPU time the same window.
@@ -54,7 +57,7 @@ from snnbench.space import Cell
 
 CELLS = {"bw": "0302 0030 3003 0000", "fw": "0303 0030 0003 0000"}  # the README's bw cell, and a fw cell
 DEFAULT_VARIANTS = "authors-net,snnbench,snnbench+bf16,snnbench+compile,snnbench+devaug"
-SETTINGS = {"cpu": "digits-cpu", "cifar": "paper-cifar100"}
+SETTINGS = {"cpu": "digits-cpu", "fmnist": "fmnist-cpu", "cifar": "paper-cifar100"}
 
 
 def synthetic_cifar(n=2048, classes=100):
@@ -342,20 +345,23 @@ def time_authors_loop(cell, protocol, ds, device, steps, warmup, start_at=None):
 
 
 def snnbench_protocol(base, variant):
-    """The protocol of a variant 'snnbench[+bf16][+compile][+devaug]'."""
+    """The protocol of a variant 'snnbench[+bf16][+compile][+devaug][+cl]' (+cl: time_snnbench)."""
     parts = variant.split("+")
-    unknown = set(parts[1:]) - {"bf16", "compile", "devaug"}
+    unknown = set(parts[1:]) - {"bf16", "compile", "devaug", "cl"}
     if parts[0] != "snnbench" or unknown:
-        raise SystemExit(f"unknown variant {variant!r}: snnbench with any of +bf16, +compile, +devaug")
+        raise SystemExit(f"unknown variant {variant!r}: snnbench with any of +bf16, +compile, +devaug, +cl")
     return base.with_(autocast="bf16" if "bf16" in parts else "off", compile="compile" in parts,
                       device_augment="devaug" in parts).validate()
 
 
-def time_snnbench(cell, protocol, ds, device, steps, warmup, start_at=None):
-    """snnbench.train's epoch loop on epochs of exactly `warmup`, then `steps`, full batches."""
+def time_snnbench(cell, protocol, ds, device, steps, warmup, start_at=None, channels_last=False):
+    """snnbench.train's epoch loop on epochs of exactly `warmup`, then `steps`, full batches;
+    channels_last: the network's weights in channels-last format (a probe, no protocol setting)."""
     from snnbench.train import AUGMENT_SEED, train_epoch, training_forward
     torch.manual_seed(0)
     net = build_network(cell, protocol.network_profile(), 0).to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     forward = training_forward(net, protocol)
     opt = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                           weight_decay=protocol.weight_decay)
@@ -380,16 +386,21 @@ def time_variant(variant, cell, protocol, ds, device, steps, warmup, workers, st
         return time_authors_net(cell, protocol, ds, device, steps, warmup, workers, start_at)
     if variant == "authors":
         return time_authors_loop(cell, protocol, ds, device, steps, warmup, start_at)
-    return time_snnbench(cell, snnbench_protocol(protocol, variant), ds, device, steps, warmup, start_at)
+    return time_snnbench(cell, snnbench_protocol(protocol, variant), ds, device, steps, warmup, start_at,
+                         channels_last="cl" in variant.split("+"))
 
 
 def setting_data(setting, width, steps, warmup):
-    """(protocol, dataset) of a setting: digits-cpu on digits, or paper-cifar100 on synthetic
+    """(protocol, dataset) of a setting: digits-cpu on digits, fmnist-cpu on Fashion-MNIST (its files
+    must be there), or paper-cifar100 on synthetic
     CIFAR-size data with enough images for every step to take a new batch."""
     overrides = {"width": width} if width else {}
     protocol = get_protocol(SETTINGS[setting], **overrides)
     if setting == "cpu":
         return protocol, load_digits()
+    if setting == "fmnist":
+        from snnbench.data import load_for_protocol
+        return protocol, load_for_protocol(protocol)
     return protocol, synthetic_cifar(max(2048, (steps + warmup + 1) * protocol.batch_size))
 
 
