@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snnbench.data import Dataset, ImageSplit, load_digits, random_crop_flip
+from snnbench.data import Dataset, ImageSplit, load_digits, load_for_protocol, random_crop_flip
 from snnbench.protocols import get_protocol
 from snnbench.snn import (LIF_TAU, LIF_THRESHOLD, per_step, build_network, count_parameters, reset_state,
                           sj_neuron, sj_surrogate)
@@ -392,14 +392,13 @@ def time_variant(variant, cell, protocol, ds, device, steps, warmup, workers, st
 
 def setting_data(setting, width, steps, warmup):
     """(protocol, dataset) of a setting: digits-cpu on digits, fmnist-cpu on Fashion-MNIST (its files
-    must be there), or paper-cifar100 on synthetic
-    CIFAR-size data with enough images for every step to take a new batch."""
+    must be there), or paper-cifar100 on synthetic CIFAR-size data with enough images for every step
+    to take a new batch."""
     overrides = {"width": width} if width else {}
     protocol = get_protocol(SETTINGS[setting], **overrides)
     if setting == "cpu":
         return protocol, load_digits()
     if setting == "fmnist":
-        from snnbench.data import load_for_protocol
         return protocol, load_for_protocol(protocol)
     return protocol, synthetic_cifar(max(2048, (steps + warmup + 1) * protocol.batch_size))
 
@@ -412,7 +411,6 @@ def machine(device) -> str:
 
 def against_reference(protocol_names, epochs):
     """CPU-seconds per epoch of the trainer and of the first trainer, same start, alternating."""
-    from snnbench.data import load_for_protocol
     from snnbench.reference import reference_network, reference_train_epoch
     from snnbench.train import train_epoch, steps_per_epoch
     print(f"# trainer vs first trainer, CPU-seconds per epoch (process time), threads={torch.get_num_threads()} "
