@@ -344,14 +344,16 @@ def time_authors_loop(cell, protocol, ds, device, steps, warmup, start_at=None):
     return _timed(device, lambda: run(steps)), first, None
 
 
-def snnbench_protocol(base, variant):
-    """The protocol of a variant 'snnbench[+bf16][+compile][+devaug][+cl]' (+cl: time_snnbench)."""
+def snnbench_variant(base, variant):
+    """(protocol, channels_last) of a variant 'snnbench[+bf16][+compile][+devaug][+cl]': the protocol
+    with the step settings it names, and whether +cl asks for channels-last weights (time_snnbench)."""
     parts = variant.split("+")
     unknown = set(parts[1:]) - {"bf16", "compile", "devaug", "cl"}
     if parts[0] != "snnbench" or unknown:
         raise SystemExit(f"unknown variant {variant!r}: snnbench with any of +bf16, +compile, +devaug, +cl")
-    return base.with_(autocast="bf16" if "bf16" in parts else "off", compile="compile" in parts,
-                      device_augment="devaug" in parts).validate()
+    protocol = base.with_(autocast="bf16" if "bf16" in parts else "off", compile="compile" in parts,
+                          device_augment="devaug" in parts).validate()
+    return protocol, "cl" in parts
 
 
 def time_snnbench(cell, protocol, ds, device, steps, warmup, start_at=None, channels_last=False):
@@ -386,8 +388,8 @@ def time_variant(variant, cell, protocol, ds, device, steps, warmup, workers, st
         return time_authors_net(cell, protocol, ds, device, steps, warmup, workers, start_at)
     if variant == "authors":
         return time_authors_loop(cell, protocol, ds, device, steps, warmup, start_at)
-    return time_snnbench(cell, snnbench_protocol(protocol, variant), ds, device, steps, warmup, start_at,
-                         channels_last="cl" in variant.split("+"))
+    variant_protocol, channels_last = snnbench_variant(protocol, variant)
+    return time_snnbench(cell, variant_protocol, ds, device, steps, warmup, start_at, channels_last)
 
 
 def setting_data(setting, width, steps, warmup):

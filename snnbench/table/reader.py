@@ -171,10 +171,11 @@ class Bench(TableLookups, TableReader):
         fingerprint, space, seeds, creation time, selection and how it was built."""
         return dict(self._meta)
 
-    @property
+    @functools.cached_property
     def selection(self) -> dict:
-        """How the build chose its cells (the metadata's selection, decoded): sample, seeds, and the
-        runs added for part of the cells (appended_runs, one [hash, seed] pair each) where there are."""
+        """How the build chose its cells (the metadata's selection, decoded once; read it, do not
+        change it): sample, seeds, and the runs added for part of the cells (appended_runs, one
+        [hash, seed] pair each) where there are."""
         selection = self._meta.get("selection") or {}
         return json.loads(selection) if isinstance(selection, str) else dict(selection)
 
