@@ -215,14 +215,17 @@ def _versions() -> dict:
 
 def lif_implementation(device) -> str:
     """Which implementation of the multi-step LIF runs on `device`: on the CPU snnbench's own (snn.LIF,
-    spikingjelly's reference LIF bit for bit, reported as snn.FUSED_LIF); on a GPU spikingjelly's, as
+    spikingjelly's reference LIF bit for bit), in C where its kernel could be built (reported as
+    lif_kernel.C_LIF), else in tensor operations (snn.FUSED_LIF); on a GPU spikingjelly's, as
     spikingjelly names it ('cuda' or 'triton'; spikingjelly 2.x chooses per device)."""
     import torch
     from spikingjelly.activation_based import functional
 
+    from . import lif_kernel
     from .snn import FUSED_LIF
     if torch.device(device).type == "cpu":
-        return FUSED_LIF  # snn.LIF: spikingjelly's reference LIF, bit for bit, as one autograd node
+        # snn.LIF: spikingjelly's reference LIF, bit for bit, as one autograd node
+        return lif_kernel.C_LIF if lif_kernel.available() else FUSED_LIF
     query = getattr(functional, "neuron_implementation", None)
     if query is None:
         from .snn import make_lif

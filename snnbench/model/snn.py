@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..profiles import GRAPHS, PROFILES, NetworkProfile, get_profile  # noqa: F401 (re-exported: snn.get_profile)
 from ..space import Cell
+from . import lif_kernel
 
 try:  # spikingjelly >= 0.0.0.0.14 layout
     from spikingjelly.activation_based import functional as sj_functional
@@ -48,6 +49,13 @@ class _LIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, v, tau: float, threshold: float, alpha: float):
+        ctx.alpha, ctx.tau = alpha, tau
+        ctx.set_materialize_grads(False)
+        ctx.kernel = lif_kernel.layout(x_seq) if lif_kernel.available() else None
+        if ctx.kernel is not None:  # the same operations in C (lif_kernel.c), bit for bit
+            spikes, shifted, v = lif_kernel.forward(x_seq, v, tau, threshold, ctx.kernel)
+            ctx.save_for_backward(spikes, shifted)
+            return spikes, v
         # Constants as 0-dim float32 tensors: the same values as Python floats in these float32 ops
         # (bit for bit), without the per-call conversion that makes scalar ops several times slower.
         tau_t, threshold_t = x_seq.new_tensor(tau), x_seq.new_tensor(threshold)
@@ -58,15 +66,17 @@ class _LIFSequence(torch.autograd.Function):
             s = torch.ge(h, threshold_t, out=spikes[t])  # Heaviside(h - threshold)
             v = h - h * s  # hard reset: (1 - s) h, i.e. h or +0
         shifted = charged - threshold_t  # the surrogate's argument
-        ctx.save_for_backward(spikes, shifted, tau_t)
-        ctx.alpha = alpha
-        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(spikes, shifted)
         return spikes, v
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v):
-        spikes, shifted, tau_t = ctx.saved_tensors
+        spikes, shifted = ctx.saved_tensors
         alpha = ctx.alpha
+        if ctx.kernel is not None:
+            grad_x, carry = lif_kernel.backward(spikes, shifted, grad_spikes, grad_v, ctx.tau, alpha, ctx.kernel)
+            return grad_x, carry, None, None, None
+        tau_t = shifted.new_tensor(ctx.tau)
         direct = None  # the gradient reaching h[t] through the spikes, all t at once
         if grad_spikes is not None:
             z = shifted * (math.pi / 2 * alpha)

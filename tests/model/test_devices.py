@@ -15,6 +15,7 @@ import torch
 from click.testing import CliRunner
 
 from snnbench import devices
+from snnbench.model import lif_kernel
 from snnbench.build import JOB_LOG_ENV, Build, BuildSpec, ProcessPoolExecutor
 from snnbench.cli import main
 from snnbench.errors import ConfigError, DeviceError, SnnbenchError
@@ -170,7 +171,7 @@ def test_every_result_records_the_device_and_software_it_ran_on(tmp_path):
     for r in results:
         assert r["device_index"] is None and r["device_name"] == "cpu" and r["cuda"] is None
         assert r["torch"] == torch.__version__ and r["spikingjelly"] == metadata.version("spikingjelly")
-        assert r["lif_implementation"] == "snnbench-fused-cpu"
+        assert r["lif_implementation"] == ("snnbench-c-cpu" if lif_kernel.available() else "snnbench-fused-cpu")
         assert r["where"].endswith(":cpu")
 
 

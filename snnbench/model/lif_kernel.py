@@ -1,0 +1,136 @@
+"""The C version of the CPU LIF (lif_kernel.c): compiled on first use with the system's C compiler
+into a cache folder, loaded with ctypes. Its results are those of snn._LIFSequence's tensor
+expressions bit for bit; where no compiler is found (or SNNBENCH_LIF_KERNEL=torch), the network runs
+those expressions instead, with the same results, only slower. Which one ran is recorded with every
+job (devices.lif_implementation).
+
+The library is built with -O2 and no instruction set beyond the compiler's default for the machine
+type (a cache folder shared by machines of one type never holds code one of them cannot run), without
+fast-math and with -ffp-contract=off, so that every float operation rounds on its own as torch's do.
+Its file name holds a hash of the source, the flags and the compiler, so a change of any rebuilds it.
+Cache folder: $SNNBENCH_CACHE, else $XDG_CACHE_HOME/snnbench, else ~/.cache/snnbench."""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("lif_kernel.c")
+FLAGS = ("-O2", "-shared", "-fPIC", "-fno-fast-math", "-ffp-contract=off", "-std=c99")
+ENV_SWITCH = "SNNBENCH_LIF_KERNEL"  # 'torch': never use the C kernel
+C_LIF = "snnbench-c-cpu"  # what devices.lif_implementation reports where the C kernel runs
+
+_FLOAT_P = ctypes.POINTER(ctypes.c_float)
+
+
+def cache_dir() -> Path:
+    if os.environ.get("SNNBENCH_CACHE"):
+        return Path(os.environ["SNNBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "snnbench"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _build(compiler: str) -> Path:
+    """The compiled library for this source, flags and compiler (built now if the cache lacks it;
+    written under a temporary name and renamed, so processes building at once never load half a file)."""
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + version.encode()
+                         + platform.machine().encode()).hexdigest()[:16]
+    target = cache_dir() / f"lif_kernel-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
+    os.close(fd)
+    try:
+        subprocess.run([compiler, *FLAGS, "-o", partial, str(SOURCE)], check=True, capture_output=True,
+                       timeout=120)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+@functools.lru_cache(maxsize=1)
+def library():
+    """The loaded kernel library, or None (switched off, no compiler, or the build failed)."""
+    if os.environ.get(ENV_SWITCH, "").lower() == "torch":
+        return None
+    compiler = _compiler()
+    if compiler is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(_build(compiler)))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lib.snnbench_lif_forward.restype = None
+    lib.snnbench_lif_forward.argtypes = [_FLOAT_P] * 5 + [ctypes.c_long] * 3 + [ctypes.c_float] * 2
+    lib.snnbench_lif_backward.restype = ctypes.c_int
+    lib.snnbench_lif_backward.argtypes = [_FLOAT_P] * 6 + [ctypes.c_long] * 3 + [ctypes.c_float] * 3
+    return lib
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def _ptr(tensor: torch.Tensor | None):
+    return None if tensor is None else ctypes.cast(tensor.data_ptr(), _FLOAT_P)
+
+
+def layout(x_seq: torch.Tensor):
+    """(outer, inner) of the memory the network's LIF inputs come in, as lif_kernel.c takes it:
+    [T, ...] contiguous (outer 1) or [T, B, ...] stored batch-major (outer B, as TimeBatchNorm2d's
+    output is); None for any other layout (the tensor expressions run then). The outputs get the
+    strides the tensor expressions give theirs (those of torch.empty_like(x_seq)): the layers after
+    the LIF reduce in an order that depends on them."""
+    like = torch.empty_like(x_seq)
+    if like.is_contiguous():
+        return 1, x_seq[0].numel()
+    if x_seq.dim() >= 2 and like.transpose(0, 1).is_contiguous():
+        return x_seq.shape[1], x_seq[0, 0].numel()
+    return None
+
+
+def forward(x_seq: torch.Tensor, v: torch.Tensor, tau: float, threshold: float, shape: tuple):
+    """(spikes, shifted, v_last) of _LIFSequence.forward for float32 CPU tensors; shape: layout(x_seq)."""
+    outer, inner = shape
+    spikes, shifted = torch.empty_like(x_seq), torch.empty_like(x_seq)
+    if x_seq.stride() != spikes.stride():
+        x_seq = x_seq.contiguous()  # not dense (a broadcast or a slice): its values, contiguous like spikes
+    v = v.contiguous()
+    v_out = torch.empty_like(v)
+    library().snnbench_lif_forward(_ptr(x_seq), _ptr(v), _ptr(spikes), _ptr(shifted), _ptr(v_out),
+                                   outer, x_seq.shape[0], inner, tau, threshold)
+    return spikes, shifted, v_out
+
+
+def backward(spikes, shifted, grad_spikes, grad_v, tau: float, alpha: float, shape: tuple):
+    """(grad_x, grad_v_in or None) of _LIFSequence.backward; grad_spikes / grad_v may be None."""
+    outer, inner = shape
+    if grad_spikes is not None and grad_spikes.stride() != spikes.stride():
+        grad_spikes = torch.empty_like(spikes).copy_(grad_spikes)
+    grad_v = None if grad_v is None else grad_v.contiguous()
+    grad_x = torch.empty_like(shifted)
+    carry = torch.empty((outer * inner,), dtype=shifted.dtype).view(shifted.shape[1:])
+    reached = library().snnbench_lif_backward(_ptr(spikes), _ptr(shifted), _ptr(grad_spikes), _ptr(grad_v),
+                                              _ptr(grad_x), _ptr(carry), outer, shifted.shape[0], inner,
+                                              tau, math.pi / 2 * alpha, alpha / 2)
+    return grad_x, carry if reached else None
