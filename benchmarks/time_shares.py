@@ -2,7 +2,9 @@
 the BatchNorm layers of the spiking part, the convolutions) is swapped for a one-operation stand-in
 of the same shapes that keeps gradients flowing, and an epoch of training (and a validation pass) is
 timed with and without it, alternating in one process. The share of a component is the time that
-goes when it goes; 1 / (1 - share) bounds what any faster version of it can give the trainer.
+goes when it goes; 1 / (1 - share) bounds what any faster version of it can give the trainer. One
+more configuration, lif-ops, runs the LIF as tensor operations instead of its C kernel (lif_kernel):
+its negative "share" is what the kernel saves.
 
 A profiler attributes time per operation but inflates small operations (the LIF's and BatchNorm's
 element-wise steps) by its own per-call cost; substitution measures the real cost of a component with
@@ -25,7 +27,7 @@ import time
 import torch
 import torch.nn as nn
 
-from snnbench.model import snn
+from snnbench.model import lif_kernel, snn
 from snnbench.model.data import ImageSplit, load_for_protocol
 from snnbench.model.train import evaluate, train_epoch
 from snnbench.protocols import get_protocol
@@ -53,7 +55,8 @@ def _conv_stand_in(self, x):
 STAND_INS = {"lif": (snn.LIF, "multi_step_forward", _lif_stand_in),
              "bn": (snn.TimeBatchNorm2d, "forward", _bn_stand_in),
              "conv": (nn.Conv2d, "forward", _conv_stand_in)}
-CONFIGS = {"real": (), "-lif": ("lif",), "-bn": ("bn",), "-conv": ("conv",), "-all3": ("lif", "bn", "conv")}
+CONFIGS = {"real": (), "-lif": ("lif",), "-bn": ("bn",), "-conv": ("conv",), "-all3": ("lif", "bn", "conv"),
+           "lif-ops": ("lif-ops",)}  # lif-ops: the LIF in tensor operations instead of its C kernel
 
 
 @contextlib.contextmanager
@@ -61,7 +64,7 @@ def substituted(names):
     saved = []
     try:
         for name in names:
-            owner, attr, fn = STAND_INS[name]
+            owner, attr, fn = STAND_INS[name] if name != "lif-ops" else (lif_kernel, "available", lambda: False)
             saved.append((owner, attr, owner.__dict__[attr]))
             setattr(owner, attr, fn)
         yield

@@ -7,7 +7,8 @@ job (devices.lif_implementation).
 The library is built with -O2 and no instruction set beyond the compiler's default for the machine
 type (a cache folder shared by machines of one type never holds code one of them cannot run), without
 fast-math and with -ffp-contract=off, so that every float operation rounds on its own as torch's do.
-Its file name holds a hash of the source, the flags and the compiler, so a change of any rebuilds it.
+Its file name holds a hash of the source, the flags and the compiler's file (path, size, time), so a
+change of any rebuilds it; loading a built library starts no process.
 Cache folder: $SNNBENCH_CACHE, else $XDG_CACHE_HOME/snnbench, else ~/.cache/snnbench."""
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ FLAGS = ("-O2", "-shared", "-fPIC", "-fno-fast-math", "-ffp-contract=off", "-std
 ENV_SWITCH = "SNNBENCH_LIF_KERNEL"  # 'torch': never use the C kernel
 C_LIF = "snnbench-c-cpu"  # what devices.lif_implementation reports where the C kernel runs
 
-_FLOAT_P = ctypes.POINTER(ctypes.c_float)
+_PTR = ctypes.c_void_p  # float32 arrays, passed as tensor.data_ptr()
 
 
 def cache_dir() -> Path:
@@ -49,9 +50,9 @@ def _compiler() -> str | None:
 def _build(compiler: str) -> Path:
     """The compiled library for this source, flags and compiler (built now if the cache lacks it;
     written under a temporary name and renamed, so processes building at once never load half a file)."""
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + version.encode()
-                         + platform.machine().encode()).hexdigest()[:16]
+    made = os.stat(os.path.realpath(compiler))  # the compiler's file: a new compiler, a new key
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + platform.machine().encode()
+                         + f"{os.path.realpath(compiler)} {made.st_size} {made.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_dir() / f"lif_kernel-{key}.so"
     if target.exists():
         return target
@@ -81,9 +82,9 @@ def library():
     except (OSError, subprocess.SubprocessError):
         return None
     lib.snnbench_lif_forward.restype = None
-    lib.snnbench_lif_forward.argtypes = [_FLOAT_P] * 5 + [ctypes.c_long] * 3 + [ctypes.c_float] * 2
+    lib.snnbench_lif_forward.argtypes = [_PTR] * 5 + [ctypes.c_long] * 3 + [ctypes.c_float] * 2
     lib.snnbench_lif_backward.restype = ctypes.c_int
-    lib.snnbench_lif_backward.argtypes = [_FLOAT_P] * 6 + [ctypes.c_long] * 3 + [ctypes.c_float] * 3
+    lib.snnbench_lif_backward.argtypes = [_PTR] * 6 + [ctypes.c_long] * 3 + [ctypes.c_float] * 3
     return lib
 
 
@@ -92,7 +93,7 @@ def available() -> bool:
 
 
 def _ptr(tensor: torch.Tensor | None):
-    return None if tensor is None else ctypes.cast(tensor.data_ptr(), _FLOAT_P)
+    return None if tensor is None else tensor.data_ptr()
 
 
 def layout(x_seq: torch.Tensor):
