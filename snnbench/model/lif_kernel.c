@@ -57,9 +57,9 @@ void snnbench_lif_forward(const float *restrict x, const float *v_in, float *res
     }
 }
 
-/* One timestep of the backward pass for elements [begin, end) of a row, one of four cases fixed for
- * the whole row: whether a gradient arrives through the spikes (gs) and whether one is carried in
- * the membrane from the timestep after (has_carry). Returns where the four-lane part stopped. */
+/* The backward pass of one timestep at element I of a row (T: f4 for four lanes, float for one), in
+ * one of the cases fixed for the whole row: whether a gradient arrives through the spikes (gs) and
+ * whether one is carried in the membrane from the timestep after (has_carry). */
 #define LIF_BACKWARD_STEP(T, LOAD, STORE, I)                                                       \
     do {                                                                                       \
         T grad_h;                                                                              \

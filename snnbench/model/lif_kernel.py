@@ -9,7 +9,8 @@ type (a cache folder shared by machines of one type never holds code one of them
 fast-math and with -ffp-contract=off, so that every float operation rounds on its own as torch's do.
 Its file name holds a hash of the source, the flags and the compiler's file (path, size, time), so a
 change of any rebuilds it; loading a built library starts no process.
-Cache folder: $SNNBENCH_CACHE, else $XDG_CACHE_HOME/snnbench, else ~/.cache/snnbench."""
+Cache folder: the space index's (space.index.cache_dir: $SNNBENCH_CACHE_DIR, else
+$XDG_CACHE_HOME/snnbench, else ~/.cache/snnbench)."""
 from __future__ import annotations
 
 import ctypes
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from ..space.index import cache_dir
+
 SOURCE = Path(__file__).with_name("lif_kernel.c")
 FLAGS = ("-O2", "-shared", "-fPIC", "-fno-fast-math", "-ffp-contract=off", "-std=c99")
 ENV_SWITCH = "SNNBENCH_LIF_KERNEL"  # 'torch': never use the C kernel
@@ -33,26 +36,21 @@ C_LIF = "snnbench-c-cpu"  # what devices.lif_implementation reports where the C 
 _PTR = ctypes.c_void_p  # float32 arrays, passed as tensor.data_ptr()
 
 
-def cache_dir() -> Path:
-    if os.environ.get("SNNBENCH_CACHE"):
-        return Path(os.environ["SNNBENCH_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "snnbench"
-
-
 def _compiler() -> str | None:
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+        found = shutil.which(name) if name else None
+        if found:
+            return found
     return None
 
 
 def _build(compiler: str) -> Path:
     """The compiled library for this source, flags and compiler (built now if the cache lacks it;
     written under a temporary name and renamed, so processes building at once never load half a file)."""
-    made = os.stat(os.path.realpath(compiler))  # the compiler's file: a new compiler, a new key
+    real = os.path.realpath(compiler)
+    made = os.stat(real)  # the compiler's file: a new compiler, a new key
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + platform.machine().encode()
-                         + f"{os.path.realpath(compiler)} {made.st_size} {made.st_mtime_ns}".encode()).hexdigest()[:16]
+                         + f"{real} {made.st_size} {made.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_dir() / f"lif_kernel-{key}.so"
     if target.exists():
         return target
@@ -96,13 +94,12 @@ def _ptr(tensor: torch.Tensor | None):
     return None if tensor is None else tensor.data_ptr()
 
 
-def layout(x_seq: torch.Tensor):
+def layout(x_seq: torch.Tensor, like: torch.Tensor):
     """(outer, inner) of the memory the network's LIF inputs come in, as lif_kernel.c takes it:
     [T, ...] contiguous (outer 1) or [T, B, ...] stored batch-major (outer B, as TimeBatchNorm2d's
-    output is); None for any other layout (the tensor expressions run then). The outputs get the
-    strides the tensor expressions give theirs (those of torch.empty_like(x_seq)): the layers after
-    the LIF reduce in an order that depends on them."""
-    like = torch.empty_like(x_seq)
+    output is); None for any other layout (the tensor expressions run then). like:
+    torch.empty_like(x_seq), whose strides the outputs get, as the tensor expressions give theirs
+    (the layers after the LIF reduce in an order that depends on them)."""
     if like.is_contiguous():
         return 1, x_seq[0].numel()
     if x_seq.dim() >= 2 and like.transpose(0, 1).is_contiguous():
@@ -110,17 +107,21 @@ def layout(x_seq: torch.Tensor):
     return None
 
 
-def forward(x_seq: torch.Tensor, v: torch.Tensor, tau: float, threshold: float, shape: tuple):
-    """(spikes, shifted, v_last) of _LIFSequence.forward for float32 CPU tensors; shape: layout(x_seq)."""
-    outer, inner = shape
-    spikes, shifted = torch.empty_like(x_seq), torch.empty_like(x_seq)
+def forward(x_seq: torch.Tensor, v: torch.Tensor, tau: float, threshold: float):
+    """(spikes, shifted, v_last, shape) of _LIFSequence.forward for float32 CPU tensors, shape the
+    layout backward takes; None where the kernel does not take x_seq's layout (layout)."""
+    spikes = torch.empty_like(x_seq)
+    shape = layout(x_seq, spikes)
+    if shape is None:
+        return None
+    shifted = torch.empty_like(x_seq)
     if x_seq.stride() != spikes.stride():
         x_seq = x_seq.contiguous()  # not dense (a broadcast or a slice): its values, contiguous like spikes
     v = v.contiguous()
     v_out = torch.empty_like(v)
     library().snnbench_lif_forward(_ptr(x_seq), _ptr(v), _ptr(spikes), _ptr(shifted), _ptr(v_out),
-                                   outer, x_seq.shape[0], inner, tau, threshold)
-    return spikes, shifted, v_out
+                                   shape[0], x_seq.shape[0], shape[1], tau, threshold)
+    return spikes, shifted, v_out, shape
 
 
 def backward(spikes, shifted, grad_spikes, grad_v, tau: float, alpha: float, shape: tuple):

@@ -51,9 +51,10 @@ class _LIFSequence(torch.autograd.Function):
     def forward(ctx, x_seq, v, tau: float, threshold: float, alpha: float):
         ctx.alpha, ctx.tau = alpha, tau
         ctx.set_materialize_grads(False)
-        ctx.kernel = lif_kernel.layout(x_seq) if lif_kernel.available() else None
-        if ctx.kernel is not None:  # the same operations in C (lif_kernel.c), bit for bit
-            spikes, shifted, v = lif_kernel.forward(x_seq, v, tau, threshold, ctx.kernel)
+        computed = lif_kernel.forward(x_seq, v, tau, threshold) if lif_kernel.available() else None
+        ctx.kernel = None if computed is None else computed[3]  # the layout backward passes to C
+        if computed is not None:  # the same operations in C (lif_kernel.c), bit for bit
+            spikes, shifted, v, _ = computed
             ctx.save_for_backward(spikes, shifted)
             return spikes, v
         # Constants as 0-dim float32 tensors: the same values as Python floats in these float32 ops
