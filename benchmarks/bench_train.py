@@ -460,13 +460,13 @@ def measure(variant, text, protocol, ds, a, workers) -> dict | None:
         return None
     rate = a.steps * protocol.batch_size * protocol.timesteps / seconds
     return dict(protocol=protocol.name, width=protocol.width, batch=protocol.batch_size, timesteps=protocol.timesteps,
-                cell=text, variant=variant, img_T_per_s=round(rate, 1), sper_step=seconds / a.steps,
+                cell=text, variant=variant, img_T_per_s=round(rate, 1), s_per_step=seconds / a.steps,
                 warmup_s=first, steps=a.steps, warmup=a.warmup, start_at=a.start_at, **(check or {}))
 
 
 def show(row, base) -> None:
     ratio = f"{row['img_T_per_s'] / base:13.2f}x" if base else f"{'-':>14s}"
-    print(f"{row['cell']:22s} {row['variant']:22s} {row['img_T_per_s']:9.1f} {row['sper_step']:8.4f} "
+    print(f"{row['cell']:22s} {row['variant']:22s} {row['img_T_per_s']:9.1f} {row['s_per_step']:8.4f} "
           f"{row['warmup_s']:9.2f} {ratio}", flush=True)
     if "params_authors" in row:
         print(f"{'':22s} same network: {row['params_snnbench']} = {row['params_authors']} parameters; "
