@@ -544,9 +544,12 @@ class Bench(TableLookups, TableReader):
 
 
 def _abridged(selection: dict) -> dict:
-    """A table's selection for `info`: the runs added for part of the cells (build --extra-seeds, one
-    [hash, seed] pair each) counted, not listed."""
+    """A table's selection for `info`: an explicit cell list (build --cells) and the runs added for
+    part of the cells (build --extra-seeds, one [hash, seed] pair each) counted, not listed (the
+    metadata keeps them whole)."""
     selection = dict(selection)
+    if selection.get("cells"):
+        selection["cells"] = f"{len(selection['cells'])} listed"
     if selection.get("appended_runs"):
         selection["appended_runs"] = f"{len(selection['appended_runs'])} runs"
     return selection

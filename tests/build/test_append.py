@@ -69,6 +69,14 @@ def test_appending_a_new_cell_adds_it_through_the_journal_and_the_table_verifies
     assert Job("train", NEW, 0) in done and Job("score", NEW, 0) in done
 
 
+def test_info_counts_the_explicit_cell_list_and_the_metadata_keeps_it(built):
+    shown = CliRunner().invoke(main, ["info", str(built)])
+    assert shown.exit_code == 0, shown.output
+    assert '"cells": "1 listed"' in shown.output and TRAINED not in shown.output.split("selection")[1].split("\n")[0]
+    with snnbench.open(built) as bench:
+        assert bench.metadata["selection"]["cells"] == [TRAINED]
+
+
 class _journal:
     """The table's journal, opened for reading its jobs and closed after."""
 
