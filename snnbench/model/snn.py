@@ -52,9 +52,9 @@ class _LIFSequence(torch.autograd.Function):
         ctx.alpha, ctx.tau = alpha, tau
         ctx.set_materialize_grads(False)
         computed = lif_kernel.forward(x_seq, v, tau, threshold) if lif_kernel.available() else None
-        ctx.kernel = None if computed is None else computed[3]  # the layout backward passes to C
+        ctx.kernel = None  # the layout backward passes to C; None: the tensor expressions
         if computed is not None:  # the same operations in C (lif_kernel.c), bit for bit
-            spikes, shifted, v, _ = computed
+            spikes, shifted, v, ctx.kernel = computed
             ctx.save_for_backward(spikes, shifted)
             return spikes, v
         # Constants as 0-dim float32 tensors: the same values as Python floats in these float32 ops
