@@ -57,3 +57,30 @@ def pause_table_write() -> None:
 
 
 _writes_in_this_process = [0]
+
+
+DROPPED_INTERRUPT_ENV = "SNNBENCH_FAULT_DROPPED_INTERRUPT"
+
+
+class _InterruptsWhileFinalised:
+    """Sends this process SIGINT from its finaliser: the KeyboardInterrupt the handler raises there is
+    dropped by Python (printed as "Exception ignored in ..."), as one arriving during any
+    garbage collection would be."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs at the next bytecode boundary, still inside __del__
+            pass
+
+
+def drop_an_interrupt() -> None:
+    """Test hook: with SNNBENCH_FAULT_DROPPED_INTERRUPT=MARKER set, the first job that manages to create
+    MARKER interrupts its own process in a way that Python drops (see _InterruptsWhileFinalised)."""
+    marker = os.environ.get(DROPPED_INTERRUPT_ENV)
+    if not marker:
+        return
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    _InterruptsWhileFinalised()  # made and finalised at once

@@ -12,6 +12,7 @@ import platform
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,23 @@ from .executors import make_executor
 from .spec import BuildSpec, spec_from_table
 
 # ----------------------------------------------------------------------------- the build
+_stop = threading.Event()
+
+
+def request_stop(*_) -> None:
+    """Signal handler of a build's driver (Ctrl-C, SIGTERM): remember the request, then raise
+    KeyboardInterrupt. The driver looks at the request between jobs and before it writes the final
+    table as well, so a KeyboardInterrupt that Python drops (one raised while a finaliser runs is only
+    printed) still stops the build instead of letting it finish and write over a table."""
+    _stop.set()
+    raise KeyboardInterrupt
+
+
+def _stop_if_requested() -> None:
+    if _stop.is_set():
+        raise KeyboardInterrupt
+
+
 @dataclass
 class BuildSummary:
     """What a build did. Times in seconds."""
@@ -206,6 +224,7 @@ class Build:
         if spec.train_protocol is not None:
             raise ConfigError("a table that keeps training runs of another graph is written from its journals "
                               "(write_table_from_journal), not built")
+        _stop.clear()  # a request belongs to the build that was running when it came
         with output_lock(spec.out):
             action = check_output(spec, self.force, self.extend)
             from ..model.checkpoint import build_root
@@ -268,6 +287,7 @@ class Build:
         finally:
             state.close()
             heartbeat.stop()
+        _stop_if_requested()
         journal.finish_run(run_id)
         complete = self._write(spec, jobs, journal, complete=True)
         n_trained = len({j.cell_hash for j in jobs if j.kind == "train"})
@@ -282,6 +302,7 @@ class Build:
         counts = {"run": 0, "others": 0, "failed": 0, "failures": []}
         last_poll = time.monotonic()
         while queue or waiting or executor.in_flight:
+            _stop_if_requested()
             room = executor.capacity - executor.in_flight
             if room > 0 and queue:
                 batch, queue = queue[:room], queue[room:]

@@ -298,15 +298,18 @@ def build_cmd(space_name, dataset, protocol_name, sample, all_cells, cells_file,
                        max_retries=max_retries))
         return
     # a scheduler's time limit or `kill PID` (SIGTERM) stops the build as Ctrl-C does: workers ended,
-    # a checkpoint of its own table written, the output lock released
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # a checkpoint of its own table written, the output lock released; both also leave a request the
+    # driver checks between jobs (driver.request_stop)
+    from ..build.driver import request_stop
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = Build(spec, executor=executor, workers=workers, address=address, device=device,
                         checkpoint_jobs=checkpoint_jobs, checkpoint_seconds=checkpoint_seconds, max_retries=max_retries,
                         progress=not quiet, command=command, force=force, extend=extend, jobs_per_gpu=jobs_per_gpu,
                         checkpoint_every=checkpoint_every, label=label).run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if as_json:
         import dataclasses
         click.echo(json.dumps(plain_json(dataclasses.asdict(summary)), sort_keys=True, default=str))
@@ -328,6 +331,3 @@ def _dry_run(build) -> None:
     for line in estimate(spec, done, workers=build.workers, device=build.device).lines():
         click.echo(line)
 
-
-def _raise_keyboard_interrupt(*_):
-    raise KeyboardInterrupt

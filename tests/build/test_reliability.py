@@ -207,6 +207,23 @@ def test_an_interrupted_forced_build_leaves_the_old_table_alone(tmp_path):
     assert table.read_bytes() == before  # the interrupt wrote no checkpoint over a table it did not make
 
 
+def test_an_interrupt_that_python_drops_still_stops_the_build(tmp_path):
+    # Ctrl-C while a finaliser runs: Python prints the KeyboardInterrupt and goes on. The build must
+    # stop anyway (before its next job, without writing over the table), not run to the end.
+    table = copy_table(FW_TABLE, tmp_path, journal=False)
+    before = table.read_bytes()
+    log = tmp_path / "jobs.log"
+    command = [sys.executable, "-m", "snnbench", "build", "--space", "fw", "--dataset", "digits", "--graph",
+               "skip-idle", "--sample", "2", "--seeds", "0", "--quiet", "--force", "--out", str(table)]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=environment(SNNBENCH_JOB_LOG=str(log),
+                                          SNNBENCH_FAULT_DROPPED_INTERRUPT=str(tmp_path / "dropped")))
+    assert "Exception ignored" in proc.stderr and "KeyboardInterrupt" in proc.stderr  # Python dropped it
+    assert proc.returncode != 0
+    assert len(job_starts(log)) == 1  # no job after the interrupt
+    assert table.read_bytes() == before
+
+
 # ============================================================================= 2. verify
 @pytest.mark.parametrize("dataset", ["train/test_acc", "cells/n_params", "train/curves/train_loss",
                                      "scores/layer_firing_rate", "train/layer_firing_rate", "scores/hd"])
