@@ -13,6 +13,8 @@
 # makes a new one). Each training run checkpoints every epoch beside the journal.
 #   runners/fmnist.sh fw      runners/fmnist.sh bw      (WORKERS=2 by default; the two may run at once,
 #   WORKERS=1 each: the journal's claims keep them from running one job twice)
+#   runners/fmnist.sh all     everything, in order, as two processes (one worker each): fw, fw-better,
+#                             bw-scores | bw, bw-better, bw with SCORE_SAMPLE=all; logs runs/fmnist-*.log
 # Cost (build --dry-run): fw 0.4 CPU-hours of scoring + 28 of training; bw about the same.
 set -eu
 cd "$(dirname "$0")/.."
@@ -25,6 +27,11 @@ common="--label runners/fmnist.sh --dataset fashion-mnist --protocol fmnist-cpu 
 # bw: SCORE_SAMPLE cells scored (default 5000; SCORE_SAMPLE=all: every one of the 102,596)
 scoring() { if [ "$1" = fw ] || [ "${SCORE_SAMPLE:-}" = all ]; then echo --score-all; else echo --score-sample "${SCORE_SAMPLE:-5000}"; fi; }
 case ${1:-} in
+  all)
+    mkdir -p runs
+    ( WORKERS=1 runners/fmnist.sh fw && WORKERS=1 runners/fmnist.sh fw-better && WORKERS=1 runners/fmnist.sh bw-scores ) >> runs/fmnist-fw.log 2>&1 &
+    ( WORKERS=1 runners/fmnist.sh bw && WORKERS=1 runners/fmnist.sh bw-better && WORKERS=1 SCORE_SAMPLE=all runners/fmnist.sh bw ) >> runs/fmnist-bw.log 2>&1 &
+    wait ;;
   # --extend: a later run with a larger SCORE_SAMPLE adds the new cells' scores to the same table
   fw|bw) snnbench build --space "$1" $common --cells "runners/digits-$1-trained.txt" $(scoring "$1") \
            --extend --out "tables/fmnist-$1.h5" ;;
@@ -42,5 +49,5 @@ case ${1:-} in
   bw-scores)
     snnbench build --space bw $common --cells runners/digits-bw-trained.txt --scores-only --score-all \
       --out runs/fmnist-bw-scores.h5 ;;
-  *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|bw-scores" >&2; exit 2 ;;
+  *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|bw-scores|all" >&2; exit 2 ;;
 esac
