@@ -1,6 +1,7 @@
 """Hooks for the fault tests and audits, all in one place. Each does nothing unless its environment
-variable is set: the tests set them to kill a worker mid-job, pause a table write, or log every
-job that starts (tests/test_reliability.py, tests/test_build_ray.py)."""
+variable is set: the tests set them to kill a worker mid-job, pause a table write, interrupt a build
+in a way Python drops, or log every job that starts (tests/build/test_reliability.py,
+tests/build/test_build.py, tests/build/test_build_ray.py)."""
 from __future__ import annotations
 
 import os
@@ -25,17 +26,23 @@ def log_job_start(kind, cell_hash, seed) -> None:
             os.close(fd)
 
 
-def kill_once() -> None:
-    """Test hook: with SNNBENCH_FAULT_KILL_ONCE=MARKER set, the first job that manages to create
-    MARKER kills its own process (SIGKILL), as a worker dying mid-task would."""
-    marker = os.environ.get(KILL_ONCE_ENV)
+def _first_to_claim(marker) -> bool:
+    """Whether this call created the file `marker` (None or empty: no marker, False): of all the
+    processes of a test, exactly one gets True."""
     if not marker:
-        return
+        return False
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
-        return
-    os.kill(os.getpid(), signal.SIGKILL)
+        return False
+    return True
+
+
+def kill_once() -> None:
+    """Test hook: with SNNBENCH_FAULT_KILL_ONCE=MARKER set, the first job that manages to create
+    MARKER kills its own process (SIGKILL), as a worker dying mid-task would."""
+    if _first_to_claim(os.environ.get(KILL_ONCE_ENV)):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 PAUSE_WRITE_ENV = "SNNBENCH_FAULT_PAUSE_WRITE"
@@ -46,14 +53,9 @@ def pause_table_write() -> None:
     N-th table write of this process, default 1), create MARKER and sleep in the middle of writing the
     temporary file, so that a test can kill the process exactly there. Once MARKER exists, no pause."""
     _writes_in_this_process[0] += 1
-    marker = os.environ.get(PAUSE_WRITE_ENV)
-    if not marker or _writes_in_this_process[0] != int(os.environ.get(PAUSE_WRITE_ENV + "_AT", "1")):
-        return
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    time.sleep(120)
+    if _writes_in_this_process[0] == int(os.environ.get(PAUSE_WRITE_ENV + "_AT", "1")) \
+            and _first_to_claim(os.environ.get(PAUSE_WRITE_ENV)):
+        time.sleep(120)
 
 
 _writes_in_this_process = [0]
@@ -76,11 +78,5 @@ class _InterruptsWhileFinalised:
 def drop_an_interrupt() -> None:
     """Test hook: with SNNBENCH_FAULT_DROPPED_INTERRUPT=MARKER set, the first job that manages to create
     MARKER interrupts its own process in a way that Python drops (see _InterruptsWhileFinalised)."""
-    marker = os.environ.get(DROPPED_INTERRUPT_ENV)
-    if not marker:
-        return
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    _InterruptsWhileFinalised()  # made and finalised at once
+    if _first_to_claim(os.environ.get(DROPPED_INTERRUPT_ENV)):
+        _InterruptsWhileFinalised()  # made and finalised at once
