@@ -287,7 +287,6 @@ class Build:
         finally:
             state.close()
             heartbeat.stop()
-        _stop_if_requested()
         journal.finish_run(run_id)
         complete = self._write(spec, jobs, journal, complete=True)
         n_trained = len({j.cell_hash for j in jobs if j.kind == "train"})
@@ -331,6 +330,7 @@ class Build:
                 waiting, queue = [], waiting  # claim() sorts them into done / claimable / still busy
             elif waiting:
                 time.sleep(0.5)
+        _stop_if_requested()  # a request that came with the last job: no final table
         return counts
 
     def _maybe_checkpoint(self, spec, journal) -> None:

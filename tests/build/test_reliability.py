@@ -192,12 +192,17 @@ def test_force_replaces_a_table_and_extend_adds_to_it(tiny_table, tmp_path):
         assert len(bench) == 1 and set(bench.cells()).isdisjoint(first) and bench.metadata["n_train_runs"] == 0
 
 
+def _forced_build(table) -> list:
+    """A small digits build (2 cells, seed 0) run with --force over `table`, as a command line."""
+    return [sys.executable, "-m", "snnbench", "build", "--space", "fw", "--dataset", "digits", "--graph",
+            "skip-idle", "--sample", "2", "--seeds", "0", "--quiet", "--force", "--out", str(table)]
+
+
 def test_an_interrupted_forced_build_leaves_the_old_table_alone(tmp_path):
     table = copy_table(FW_TABLE, tmp_path, journal=False)
     before = table.read_bytes()
     log = tmp_path / "jobs.log"
-    command = [sys.executable, "-m", "snnbench", "build", "--space", "fw", "--dataset", "digits", "--graph",
-               "skip-idle", "--sample", "2", "--seeds", "0", "--quiet", "--force", "--out", str(table)]
+    command = _forced_build(table)
     proc = subprocess.Popen(command, cwd=REPO, env=environment(SNNBENCH_JOB_LOG=str(log)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     wait_for(lambda: job_starts(log), "the first job", proc)
@@ -213,8 +218,7 @@ def test_an_interrupt_that_python_drops_still_stops_the_build(tmp_path):
     table = copy_table(FW_TABLE, tmp_path, journal=False)
     before = table.read_bytes()
     log = tmp_path / "jobs.log"
-    command = [sys.executable, "-m", "snnbench", "build", "--space", "fw", "--dataset", "digits", "--graph",
-               "skip-idle", "--sample", "2", "--seeds", "0", "--quiet", "--force", "--out", str(table)]
+    command = _forced_build(table)
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env=environment(SNNBENCH_JOB_LOG=str(log),
                                           SNNBENCH_FAULT_DROPPED_INTERRUPT=str(tmp_path / "dropped")))
