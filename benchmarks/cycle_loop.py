@@ -51,10 +51,15 @@ def on_a_cycle(cell: SpikingCell) -> list:
     return looped
 
 
+def join_steps(parts):
+    """[T', B, ...] tensors joined along time (benchmarks/batch_major.py keeps its layout instead)."""
+    return torch.cat(parts, 0)
+
+
 def cycle_loop_forward(self: SpikingCell, x: torch.Tensor) -> torch.Tensor:
     """The authors' graph with only the nodes on a cycle in the time loop."""
     steps, looped = x.shape[0], on_a_cycle(self)
-    zeros = x.new_zeros(x.shape)
+    zeros = torch.zeros_like(x)  # x's layout (time-major here; batch_major.py's batch-major)
     full = [None] * 4  # every node's values for all timesteps, once known
     for j in range(4):  # upstream of every cycle: all timesteps at once
         if not self.recurrent[j]:
@@ -82,14 +87,14 @@ def cycle_loop_forward(self: SpikingCell, x: torch.Tensor) -> torch.Tensor:
                 total = total + edge(k, key, v, t)
             memory[j] = total
     for j, values in per_step.items():
-        full[j] = torch.cat(values, 0)
+        full[j] = join_steps(values)
     for j in range(4):  # downstream of a cycle, not on one: all timesteps at once, in node order
         if self.recurrent[j] and not looped[j]:
             total = x if j == 0 else zeros
             for i, key in self.forward_in[j]:
                 total = total + self.edge_ops[key](full[i], 0)
             for k, key in self.backward_in[j]:  # n_k[t-1] feeds n_j[t]; nothing at t = 0
-                total = total + torch.cat([zeros[:1], self.edge_ops[key](full[k], 0)[:-1]], 0)
+                total = total + join_steps([zeros[:1], self.edge_ops[key](full[k], 0)[:-1]])
             full[j] = total
     return full[3]
 

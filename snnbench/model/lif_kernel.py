@@ -44,21 +44,21 @@ def _compiler() -> str | None:
     return None
 
 
-def _build(compiler: str) -> Path:
+def _build(compiler: str, source: Path) -> Path:
     """The compiled library for this source, flags and compiler (built now if the cache lacks it;
     written under a temporary name and renamed, so processes building at once never load half a file)."""
     real = os.path.realpath(compiler)
     made = os.stat(real)  # the compiler's file: a new compiler, a new key
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + platform.machine().encode()
+    key = hashlib.sha256(source.read_bytes() + " ".join(FLAGS).encode() + platform.machine().encode()
                          + f"{real} {made.st_size} {made.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = cache_dir() / f"lif_kernel-{key}.so"
+    target = cache_dir() / f"{source.stem}-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, "-o", partial, str(SOURCE)], check=True, capture_output=True,
+        subprocess.run([compiler, *FLAGS, "-o", partial, str(source), "-lm"], check=True, capture_output=True,
                        timeout=120)
         os.replace(partial, target)
     finally:
@@ -67,17 +67,26 @@ def _build(compiler: str) -> Path:
     return target
 
 
+@functools.lru_cache(maxsize=None)
+def load(source: Path):
+    """A C source compiled with FLAGS (and libm) and loaded (ctypes.CDLL), or None (no compiler, or
+    the build failed). benchmarks/batch_major.py loads its BatchNorm kernel through it too."""
+    compiler = _compiler()
+    if compiler is None:
+        return None
+    try:
+        return ctypes.CDLL(str(_build(compiler, source)))
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def library():
     """The loaded kernel library, or None (switched off, no compiler, or the build failed)."""
     if os.environ.get(ENV_SWITCH, "").lower() == "torch":
         return None
-    compiler = _compiler()
-    if compiler is None:
-        return None
-    try:
-        lib = ctypes.CDLL(str(_build(compiler)))
-    except (OSError, subprocess.SubprocessError):
+    lib = load(SOURCE)
+    if lib is None:
         return None
     lib.snnbench_lif_forward.restype = None
     lib.snnbench_lif_forward.argtypes = [_PTR] * 5 + [ctypes.c_long] * 3 + [ctypes.c_float] * 2
