@@ -78,6 +78,19 @@ static void row_grads(const float *x, const float *g, long size, float m, double
     *sum_gx += sx;
 }
 
+/* y = x * scale[r] + shift[r] on every row r of every sample (the normalisation both forwards end in) */
+static void apply_rows(const float *restrict x, float *restrict y, const float *scale, const float *shift,
+                       long batch, long rows, long size) {
+    for (long b = 0; b < batch; ++b)
+        for (long r = 0; r < rows; ++r) {
+            const float *restrict row = x + (b * rows + r) * size;
+            float *restrict out = y + (b * rows + r) * size;
+            float a = scale[r], s = shift[r];
+            for (long i = 0; i < size; ++i)
+                out[i] = row[i] * a + s;
+        }
+}
+
 /* Training forward: batch statistics per (t, c) (mean, biased variance for normalising, unbiased for
  * the running variance), y = (x - mean) * invstd * weight + bias; the running statistics updated with
  * momentum. Returns 0, or -1 when memory for the sums could not be had. */
@@ -121,14 +134,7 @@ int snnbench_bn_train_forward(const float *restrict x, float *restrict y, const 
         running_mean[k] = (float)((1.0 - momentum) * running_mean[k] + momentum * mean[r]);
         running_var[k] = (float)((1.0 - momentum) * running_var[k] + momentum * unbiased);
     }
-    for (long b = 0; b < batch; ++b)
-        for (long r = 0; r < rows; ++r) {
-            const float *restrict row = x + (b * rows + r) * size;
-            float *restrict out = y + (b * rows + r) * size;
-            float a = scale[r], s = shift[r];
-            for (long i = 0; i < size; ++i)
-                out[i] = row[i] * a + s;
-        }
+    apply_rows(x, y, scale, shift, batch, rows, size);
     free(scale);
     free(acc);
     return 0;
@@ -136,7 +142,7 @@ int snnbench_bn_train_forward(const float *restrict x, float *restrict y, const 
 
 /* Evaluation forward: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, the running
  * statistics of each timestep's row (per_timestep 1) or the shared row. scale_out / shift_out
- * ([steps][channels]) receive the affine map each row got (its backward needs the scale). */
+ * ([steps][channels]) receive the affine map each row got. */
 void snnbench_bn_eval_forward(const float *restrict x, float *restrict y, const float *weight,
                               const float *bias, const float *running_mean, const float *running_var,
                               float *scale_out, float *shift_out, long batch, long steps, long channels,
@@ -148,14 +154,7 @@ void snnbench_bn_eval_forward(const float *restrict x, float *restrict y, const 
         scale_out[r] = (float)(weight[c] * invstd);
         shift_out[r] = (float)(bias[c] - running_mean[k] * weight[c] * invstd);
     }
-    for (long b = 0; b < batch; ++b)
-        for (long r = 0; r < rows; ++r) {
-            const float *restrict row = x + (b * rows + r) * size;
-            float *restrict out = y + (b * rows + r) * size;
-            float a = scale_out[r], s = shift_out[r];
-            for (long i = 0; i < size; ++i)
-                out[i] = row[i] * a + s;
-        }
+    apply_rows(x, y, scale_out, shift_out, batch, rows, size);
 }
 
 /* Training backward, from the forward's mean and invstd: with xhat = (x - mean) * invstd,
