@@ -20,7 +20,7 @@ from pathlib import Path
 from ..version import __version__
 from ..errors import ConfigError, JournalError, ProtocolMismatchError, TableFormatError
 from ..files import output_lock, same_file
-from ..journal import (Heartbeat, Journal, dataset_fingerprint_of, journal_error, last_run, read_done_jobs,
+from ..journal import (Heartbeat, Job, Journal, dataset_fingerprint_of, journal_error, last_run, read_done_jobs,
                        snapshot_journal)
 from ..options import whole_number
 from ..table.reader import Bench
@@ -129,17 +129,20 @@ def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> 
 def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
     """The spec of `spec` added to the table at spec.out: the cells of both, scored with the same
     scoring seeds and trained with the same training seeds (a scores-only build adds scored cells to
-    a trained table). Every result of the table must be in the journal (`done_jobs`), else they would
-    be lost: JournalError then."""
+    a trained table). Every result the table holds must be in the journal (`done_jobs`), else they
+    would be lost: JournalError then. Jobs of the table's build that never finished (a partial
+    table, e.g. one whose added seed was interrupted) are no loss: they stay in the spec and run."""
     old = spec_from_table(spec.out, journal=spec.journal_path)
     both_train = not spec.scores_only and not old.scores_only
     if old.score_seeds != spec.score_seeds or (both_train and old.seeds != spec.seeds):
         raise ConfigError(f"`extend` adds cells with the table's seeds: it has training seeds "
                           f"{', '.join(map(str, old.training_seeds)) or 'none'} and scoring seeds "
                           f"{', '.join(map(str, old.score_seeds))}")
-    missing = [j for j in old.jobs() if j not in done_jobs]
+    with Bench(spec.out) as bench:
+        stored = {Job(*job) for job in bench.stored_jobs()}
+    missing = stored - set(done_jobs)
     if missing:
-        raise JournalError(f"journal {spec.journal_path} lacks {len(missing)} of the {len(old.jobs())} results of "
+        raise JournalError(f"journal {spec.journal_path} lacks {len(missing)} of the {len(stored)} results of "
                            f"{spec.out}: give the `journal` that built it")
     trained = set() if spec.scores_only else set(spec.selected_cells())
     trained |= set() if old.scores_only else set(old.selected_cells())

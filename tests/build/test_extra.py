@@ -91,3 +91,37 @@ def test_extra_seeds_and_extra_cells_go_together(tmp_path):
         assert result.exit_code == 2 and "together" in result.output
     bad = CliRunner().invoke(main, base + ["--extra-seeds", "x", "--extra-cells", str(cells)])
     assert bad.exit_code == 2 and "--extra-seeds" in bad.output
+
+
+def test_the_base_build_run_again_over_a_table_whose_extra_seed_was_interrupted_finishes_it(table, tmp_path):
+    # The table holds the extra seed of 3 cells in part (as a checkpoint written mid-build leaves it):
+    # its journal lacks the 2 runs that never finished, which is no loss. The base build's command run
+    # again with --extend (runners/fmnist.sh all does) finishes them; a journal that lacks a run the
+    # table holds is still refused.
+    import shutil
+    from snnbench.build import write_table_from_journal
+    from snnbench.errors import JournalError
+    best = better_cells(table)[:3]
+    journal = str(table) + ".journal.sqlite"
+    full = small_fw_spec(table, appended_runs=extra_runs(best, (2,)))
+    Build(small_fw_spec(tmp_path / "scratch.h5", journal=journal, appended_runs=extra_runs(best[:1], (2,))),
+          workers=1, progress=False, command="tests/build/test_extra.py").run()
+    assert write_table_from_journal(full, force=True) is False  # partial: 1 of the 3 extra runs
+    with snnbench.open(table) as bench:
+        assert bench.metadata["n_train_runs"] == 25 and bench.metadata["complete"] == 0
+    pristine = tmp_path / "pristine.sqlite"
+    shutil.copy(journal, pristine)
+
+    base = Build(small_fw_spec(table), workers=1, progress=False, extend=True, command="tests/build/test_extra.py")
+    summary = base.run()
+    assert summary.complete and summary.jobs_run == 2, summary.line()  # the extra seed's 2 left, nothing else
+    with snnbench.open(table) as bench:
+        assert bench.query(best[2])["n_seeds"] == 3 and bench.metadata["n_train_runs"] == 27
+    assert CliRunner().invoke(main, ["verify", str(table)]).exit_code == 0
+
+    # the journal as it was before the rerun lacks the 2 runs the table now holds: refused, table kept
+    before = table.read_bytes()
+    shutil.copy(pristine, journal)
+    with pytest.raises(JournalError, match="lacks 2 of the 79 results"):
+        Build(full, workers=1, progress=False, extend=True).run()
+    assert table.read_bytes() == before
