@@ -23,12 +23,19 @@ from snnbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ROOT / "tables"
-SHIPPED = ("digits-fw.h5", "digits-bw.h5")
+DIGITS_SHIPPED = ("digits-fw.h5", "digits-bw.h5")
+# every table the project ships, in the default lookup's order; a test of one this checkout lacks skips
+SHIPPED = DIGITS_SHIPPED + ("fmnist-fw.h5", "fmnist-bw.h5")
 LENT_MACHINE = "lent-16core-h200-host:cpu"  # where jobs ran on the lent 16-core machine (another CPU)
 
 
 def run_cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def present(names=SHIPPED) -> list:
+    """Those of `names` that are in this checkout's tables/."""
+    return [name for name in names if (TABLES / name).is_file()]
 
 
 def shipped(name: str) -> Path:
@@ -62,7 +69,8 @@ def test_shipped_table_verifies_and_matches_its_manifest(name):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"OK {path}") and "matches MANIFEST.json" in result.stdout
     entry = next(t for t in json.loads((TABLES / "MANIFEST.json").read_text())["tables"] if t["file"] == name)
-    assert entry["runner"] == "runners/digits.sh" and (ROOT / entry["runner"]).is_file()
+    runner = "runners/digits.sh" if name.startswith("digits") else "runners/fmnist.sh"
+    assert entry["runner"] == runner and (ROOT / entry["runner"]).is_file()
     assert entry["build"]["jobs_in_journal"] == entry["build"]["jobs"] and entry["build"]["cpu_hours"] > 0
 
 
@@ -190,7 +198,9 @@ def test_query_without_a_table_answers_from_the_shipped_table_that_holds_the_cel
     assert f"cell        {fw_cell}" in out.stdout and f"valid acc   {fw_rec['valid_acc']:.2f} %" in out.stdout
     result = run_cli("query", bw_cell, "--json")  # without --table: a list, one record per table holding it
     assert result.exit_code == 0, result.output
-    [record] = json.loads(result.stdout)
+    records = json.loads(result.stdout)  # every shipped bw table trained it
+    assert [r["table"] for r in records] == present(("digits-bw.h5", "fmnist-bw.h5"))
+    record = records[0]
     assert record["table"] == "digits-bw.h5" and record["dataset"] == "digits" and record["hash"] == bw_cell
     assert record["valid_acc"] == pytest.approx(bw_rec["valid_acc"], abs=0, rel=0)
     # a cell in no shipped table: one line, exit 2 (the shipped bw table holds every bw cell, so the
@@ -210,20 +220,22 @@ def _bw_hashes():
 
 
 def test_open_without_a_path_gives_one_view_of_the_shipped_tables():
+    from snnbench.shipped import open_shipped
     fw_cell, fw_rec, bw_cell, bw_rec = _fw_trained_and_bw_only_cells()
     with snnbench.open() as view:
-        assert [p.name for p in view.paths] == list(SHIPPED)
+        assert [p.name for p in view.paths] == present()
         assert fw_cell in view and bw_cell in view and view.space == "bw"
         assert view.query(fw_cell)["table"] == "digits-fw.h5" and view.query(bw_cell)["table"] == "digits-bw.h5"
         for cell, rec in ((fw_cell, fw_rec), (bw_cell, bw_rec)):
             assert view.query(cell)["valid_acc"] == rec["valid_acc"]
             assert view.query(cell)["n_seeds"] == rec["n_seeds"]
-        assert view.protocol.hash == view.tables[0].metadata["protocol_hash"] == view.tables[1].metadata["protocol_hash"]
         frame = view.to_dataframe()
         assert frame["hash"].is_unique and len(frame) == len(view)
         assert frame.set_index("hash").loc[bw_cell, "table"] == "digits-bw.h5"
-        with snnbench.open("digits-bw") as bw:  # a shipped table by name
-            assert bw.path == TABLES / "digits-bw.h5"
+    with open_shipped("digits") as view:  # one dataset: one protocol
+        assert view.protocol.hash == view.tables[0].metadata["protocol_hash"] == view.tables[1].metadata["protocol_hash"]
+    with snnbench.open("digits-bw") as bw:  # a shipped table by name
+        assert bw.path == TABLES / "digits-bw.h5"
 
 
 def test_info_without_a_file_lists_the_shipped_tables():
@@ -232,7 +244,8 @@ def test_info_without_a_file_lists_the_shipped_tables():
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"shipped tables in {TABLES}") and "MANIFEST.json" in lines[0]
-    for name, line in zip(SHIPPED, lines[1:3]):
+    names = present()
+    for name, line in zip(names, lines[1:1 + len(names)], strict=True):
         with snnbench.open(TABLES / name) as b:
             m = b.metadata
         assert line.split()[:2] == [name, m["space"]]
@@ -283,7 +296,7 @@ def tables_dir(fashion_table, tmp_path, monkeypatch):
     folder = tmp_path / "tables"
     folder.mkdir()
     names = ["digits-fw.h5", "digits-bw.h5", "fmnist-fw.h5"]
-    for name in SHIPPED:
+    for name in DIGITS_SHIPPED:
         shutil.copy(shipped(name), folder / name)
     shutil.copy(fashion_table[0], folder / "fmnist-fw.h5")
     write_manifest(make_manifest([folder / n for n in names]), folder / "MANIFEST.json")
