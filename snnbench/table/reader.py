@@ -544,12 +544,13 @@ class Bench(TableLookups, TableReader):
 
 
 def _abridged(selection: dict) -> dict:
-    """A table's selection for `info`: an explicit cell list (build --cells) and the runs added for
-    part of the cells (build --extra-seeds, one [hash, seed] pair each) counted, not listed (the
-    metadata keeps them whole)."""
+    """A table's selection for `info`: an explicit cell list (build --cells), the scored cells of a
+    table extended by other builds, and the runs added for part of the cells (build --extra-seeds,
+    one [hash, seed] pair each) counted, not listed (the metadata keeps them whole)."""
     selection = dict(selection)
-    if selection.get("cells"):
-        selection["cells"] = f"{len(selection['cells'])} listed"
+    for key in ("cells", "scored_cells"):
+        if selection.get(key):
+            selection[key] = f"{len(selection[key])} listed"
     if selection.get("appended_runs"):
         selection["appended_runs"] = f"{len(selection['appended_runs'])} runs"
     return selection

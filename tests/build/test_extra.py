@@ -118,6 +118,8 @@ def test_the_base_build_run_again_over_a_table_whose_extra_seed_was_interrupted_
     with snnbench.open(table) as bench:
         assert bench.query(best[2])["n_seeds"] == 3 and bench.metadata["n_train_runs"] == 27
     assert CliRunner().invoke(main, ["verify", str(table)]).exit_code == 0
+    shown = CliRunner().invoke(main, ["info", str(table)]).output  # the extended table's lists, counted
+    assert '"scored_cells": "52 listed"' in shown and '"cells": "12 listed"' in shown and len(shown) < 3000
 
     # the journal as it was before the rerun lacks the 2 runs the table now holds: refused, table kept
     before = table.read_bytes()
