@@ -24,7 +24,7 @@ for d in ${DATASETS:-digits fmnist}; do
     # train are answered by the surrogate, marked as predicted; candidates the table did not score
     # are dropped (--no-compute), so on a table that scored part of its space a run sees fewer
     snnbench surrogate fit "$t" --out "$out/$d-$s-surrogate.json" --members 5 --estimators 400
-    snnbench search --algo sahd,hd,random --space "$s" --samples 5000 --runs 5 --no-compute \
+    snnbench search --algo sahd,hd,random --space "$s" --samples 5000 --runs 5 --no-compute --whole-space \
       --model "$out/$d-$s-surrogate.json" "$t" > "$out/search-$d-$s-5000.txt"
   done
 done
