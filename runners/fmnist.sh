@@ -32,6 +32,11 @@ common="--label runners/fmnist.sh --dataset fashion-mnist --protocol fmnist-cpu 
 # tables/fmnist-fw.h5`: 3-seed mean 0.74; 5 seeds for 0.8), so seeds 3 and 4 follow (2026-12-07)
 FW_SEEDS=2,3,4
 scoring() { if [ "$1" = fw ] || [ "${SCORE_SAMPLE:-}" = all ]; then echo --score-all; else echo --score-sample "${SCORE_SAMPLE:-5000}"; fi; }
+# the builds of a space (SPACE OUT): seeds 0 and 1 of its 300 cells; and those plus EXTRA_SEEDS for
+# its better half (runners/fmnist-SPACE-better.txt). --extend: a later run with a larger SCORE_SAMPLE
+# adds the new cells' scores to the same table
+base() { snnbench build --space "$1" $common --cells "runners/digits-$1-trained.txt" $(scoring "$1") "${@:3}" --extend --out "$2"; }
+better() { base "$1" "$2" --extra-seeds "${EXTRA_SEEDS:-2}" --extra-cells "runners/fmnist-$1-better.txt"; }
 case ${1:-} in
   all)
     mkdir -p runs
@@ -40,9 +45,7 @@ case ${1:-} in
       >> runs/fmnist-fw.log 2>&1 &
     ( WORKERS=1 runners/fmnist.sh bw && WORKERS=1 runners/fmnist.sh bw-better && WORKERS=1 SCORE_SAMPLE=all runners/fmnist.sh bw ) >> runs/fmnist-bw.log 2>&1 &
     wait ;;
-  # --extend: a later run with a larger SCORE_SAMPLE adds the new cells' scores to the same table
-  fw|bw) snnbench build --space "$1" $common --cells "runners/digits-$1-trained.txt" $(scoring "$1") \
-           --extend --out "tables/fmnist-$1.h5" ;;
+  fw|bw) base "$1" "tables/fmnist-$1.h5" ;;
   # stage 2, once seeds 0 and 1 are in: seed 2 for the better half (runners/fmnist-SPACE-better.txt,
   # chosen by the 2-seed mean validation accuracy and committed), added to the same table. If
   # `snnbench correlate` then finds the better half's 3-seed mean below reliability 0.8, EXTRA_SEEDS=2,3
@@ -50,17 +53,14 @@ case ${1:-} in
   fw-better|bw-better)
     space=${1%-better}
     snnbench table better "tables/fmnist-$space.h5" --out "runners/fmnist-$space-better.txt"
-    snnbench build --space "$space" $common --cells "runners/digits-$space-trained.txt" $(scoring "$space") \
-      --extra-seeds "${EXTRA_SEEDS:-2}" --extra-cells "runners/fmnist-$space-better.txt" --extend --out "tables/fmnist-$space.h5" ;;
+    better "$space" "tables/fmnist-$space.h5" ;;
   # the same jobs as bw and bw-better, claimed through the shared journal (a job runs once), written to
   # scratch tables: the bw process's own tables, which wait for the jobs this one runs, are the result.
   # The better list comes from bw-better (the bw process) once seeds 0 and 1 are in: wait for it.
   bw-help)
-    snnbench build --space bw $common --cells runners/digits-bw-trained.txt $(scoring bw) --extend \
-      --out runs/fmnist-bw-help.h5
+    base bw runs/fmnist-bw-help.h5
     until [ -s runners/fmnist-bw-better.txt ]; do sleep 60; done
-    snnbench build --space bw $common --cells runners/digits-bw-trained.txt $(scoring bw) --extend \
-      --extra-seeds "${EXTRA_SEEDS:-2}" --extra-cells runners/fmnist-bw-better.txt --out runs/fmnist-bw-better-help.h5 ;;
+    better bw runs/fmnist-bw-better-help.h5 ;;
   # every bw cell scored into the shared journal (a scores-only build; its table, runs/, is scratch):
   # a second process can do it beside the bw build, whose `SCORE_SAMPLE=all` run then finds it done
   bw-scores)
