@@ -14,10 +14,11 @@
 #   runners/fmnist.sh fw      runners/fmnist.sh bw      (WORKERS=2 by default; the two may run at once,
 #   WORKERS=1 each: the journal's claims keep them from running one job twice)
 #   runners/fmnist.sh all     everything, in order, as two processes (one worker each): fw, fw-better,
-#                             bw-help, fw-better with FW_SEEDS, bw-scores | bw, bw-better, bw with
-#                             SCORE_SAMPLE=all; logs runs/fmnist-*.log
+#                             bw-help, fw-better with FW_SEEDS, bw-scores | bw, bw-better, fw-help with
+#                             FW_SEEDS, bw with SCORE_SAMPLE=all; logs runs/fmnist-*.log
 #   runners/fmnist.sh bw-help a second process's share of the bw training (seeds 0/1, then the better
-#                             half's seed 2 once bw-better has chosen it), into scratch tables under runs/
+#                             half's EXTRA_SEEDS once bw-better has chosen it), into scratch tables under
+#                             runs/; fw-help the same for fw
 # Cost (build --dry-run): fw 0.4 CPU-hours of scoring + 28 of training; bw about the same.
 set -eu
 cd "$(dirname "$0")/.."
@@ -43,7 +44,9 @@ case ${1:-} in
     ( WORKERS=1 runners/fmnist.sh fw && WORKERS=1 runners/fmnist.sh fw-better && WORKERS=1 runners/fmnist.sh bw-help \
       && WORKERS=1 EXTRA_SEEDS=$FW_SEEDS runners/fmnist.sh fw-better && WORKERS=1 runners/fmnist.sh bw-scores ) \
       >> runs/fmnist-fw.log 2>&1 &
-    ( WORKERS=1 runners/fmnist.sh bw && WORKERS=1 runners/fmnist.sh bw-better && WORKERS=1 SCORE_SAMPLE=all runners/fmnist.sh bw ) >> runs/fmnist-bw.log 2>&1 &
+    ( WORKERS=1 runners/fmnist.sh bw && WORKERS=1 runners/fmnist.sh bw-better \
+      && WORKERS=1 EXTRA_SEEDS=$FW_SEEDS runners/fmnist.sh fw-help && WORKERS=1 SCORE_SAMPLE=all runners/fmnist.sh bw ) \
+      >> runs/fmnist-bw.log 2>&1 &
     wait ;;
   fw|bw) base "$1" "tables/fmnist-$1.h5" ;;
   # stage 2, once seeds 0 and 1 are in: seed 2 for the better half (runners/fmnist-SPACE-better.txt,
@@ -54,17 +57,18 @@ case ${1:-} in
     space=${1%-better}
     snnbench table better "tables/fmnist-$space.h5" --out "runners/fmnist-$space-better.txt"
     better "$space" "tables/fmnist-$space.h5" ;;
-  # the same jobs as bw and bw-better, claimed through the shared journal (a job runs once), written to
-  # scratch tables: the bw process's own tables, which wait for the jobs this one runs, are the result.
-  # The better list comes from bw-better (the bw process) once seeds 0 and 1 are in: wait for it.
-  bw-help)
-    base bw runs/fmnist-bw-help.h5
-    until [ -s runners/fmnist-bw-better.txt ]; do sleep 60; done
-    better bw runs/fmnist-bw-better-help.h5 ;;
+  # the same jobs as SPACE and SPACE-better, claimed through the shared journal (a job runs once), written
+  # to scratch tables: the SPACE process's own tables, which wait for the jobs this one runs, are the
+  # result. The better list comes from SPACE-better once seeds 0 and 1 are in: wait for it.
+  fw-help|bw-help)
+    space=${1%-help}
+    base "$space" "runs/fmnist-$space-help.h5"
+    until [ -s "runners/fmnist-$space-better.txt" ]; do sleep 60; done
+    better "$space" "runs/fmnist-$space-better-help.h5" ;;
   # every bw cell scored into the shared journal (a scores-only build; its table, runs/, is scratch):
   # a second process can do it beside the bw build, whose `SCORE_SAMPLE=all` run then finds it done
   bw-scores)
     snnbench build --space bw $common --cells runners/digits-bw-trained.txt --scores-only --score-all \
       --out runs/fmnist-bw-scores.h5 ;;
-  *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|bw-help|bw-scores|all" >&2; exit 2 ;;
+  *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|fw-help|bw-help|bw-scores|all" >&2; exit 2 ;;
 esac
