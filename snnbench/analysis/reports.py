@@ -261,6 +261,9 @@ def _held_out_reliability(top: np.ndarray, n_common: int) -> float:
     if noise <= 0:
         return float("nan")
     true_var = float(np.mean([np.var(top[:, j], ddof=1) - noise for j in range(n_common, top.shape[1])]))
+    # below zero: the extra seeds vary less across cells than the seeds within a cell do, that is no
+    # detectable difference between the cells (a negative variance would give r < 0, or r > 1 past -noise)
+    true_var = max(true_var, 0.0)
     return true_var / (true_var + noise)
 
 

@@ -100,8 +100,12 @@ def icc_one_way(values) -> float:
 
 
 def spearman_brown(r: float, k: float) -> float:
-    """The reliability of a mean over k measurements when one measurement's is r: k r / (1 + (k - 1) r)."""
-    return float(k * r / (1 + (k - 1) * r)) if np.isfinite(r) and 1 + (k - 1) * r != 0 else float("nan")
+    """The reliability of a mean over k measurements when one measurement's is r: k r / (1 + (k - 1) r).
+    0 when r <= 0 (an estimate at or below zero finds no true variance; a mean of any number of runs
+    has none either: the formula itself would turn negative or blow up past r = -1/(k-1))."""
+    if not np.isfinite(r):
+        return float("nan")
+    return float(k * r / (1 + (k - 1) * r)) if r > 0 else 0.0
 
 
 def seeds_for_reliability(r: float, target: float = 0.8) -> float:

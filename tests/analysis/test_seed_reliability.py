@@ -33,6 +33,26 @@ def test_spearman_brown_and_the_seeds_a_reliable_mean_needs():
     assert analysis.seeds_for_reliability(0.9, 0.8) == 1
     assert analysis.seeds_for_reliability(-0.1, 0.8) == np.inf
     assert np.isnan(analysis.seeds_for_reliability(float("nan")))
+    # no detectable true variance: a mean of any number of runs ranks nothing either (the formula alone
+    # would give -0.69 -> 5.35 for three seeds, as a tiny better half once printed)
+    assert analysis.spearman_brown(-0.69, 3) == 0.0 and analysis.spearman_brown(0.0, 5) == 0.0
+    assert np.isnan(analysis.spearman_brown(float("nan"), 3))
+
+
+def test_a_better_half_whose_extra_seed_varies_less_than_seed_noise_gets_reliability_0():
+    rng = np.random.default_rng(3)
+    n = 40
+    runs = 78 + rng.normal(size=(n, 3))          # no true differences at all: seed noise alone
+    mean01 = runs[:, :2].mean(1)
+    chosen = mean01 >= np.median(mean01)
+    runs[chosen, 2] = 78 + rng.normal(size=chosen.sum()) * 0.1  # the extra seed: far less spread
+    runs[~chosen, 2] = np.nan
+    frame = pd.DataFrame({"hash": [f"{i:016x}" for i in range(n)], "space": "fw",
+                          "valid_acc": np.nanmean(runs, 1), "test_acc": np.nanmean(runs, 1),
+                          **{f"{m}_acc_s{k}": runs[:, k] for k in range(3) for m in ("valid", "test")}})
+    frame.attrs["extra_seeds"] = [2]
+    better = analysis.seed_reliability(frame, n_boot=0).set_index(["space", "cells"]).loc[("fw", "better half")]
+    assert (better.r_one, better.r_mean, better.seeds_for_08) == (0.0, 0.0, np.inf)
 
 
 def _simulated(n, seed, extra=True):
