@@ -273,8 +273,10 @@ class Build:
         run_id = journal.start_run(spec.out, executor.name, self.command)
         heartbeat = Heartbeat(journal.path, run_id)
         heartbeat.start()
-        done_before = journal.done_jobs() & set(jobs)
-        state = _Progress(len(jobs), len(done_before), self.progress)
+        job_set = set(jobs)
+        done_before = journal.done_jobs() & job_set
+        state = _Progress(len(jobs), len(done_before), self.progress,
+                          count_done=lambda: len(journal.done_jobs() & job_set))
         self._last_write, self._since_write = time.monotonic(), 0
         self._wrote = False
         try:
@@ -450,11 +452,15 @@ PROGRESS_LINE_EVERY_S = 300.0  # a build's status line on a stderr that is not a
 class _Progress:
     """Progress over jobs on stderr: a tqdm bar (done / total, rate, ETA) on a terminal; elsewhere (a
     log file of a background build) one status line at the start, every PROGRESS_LINE_EVERY_S
-    seconds and at the end, never a bar's carriage returns."""
+    seconds and at the end, never a bar's carriage returns. count_done (optional): how many of the
+    build's jobs the journal holds now, read at most every PROGRESS_LINE_EVERY_S: jobs that builds
+    sharing the journal finish count as soon as they are recorded, not only when this build reaches
+    them, so the rate and the time left are those of all the builds together."""
 
-    def __init__(self, total: int, initial: int, enabled: bool, stream=None):
+    def __init__(self, total: int, initial: int, enabled: bool, stream=None, count_done=None):
         self.stream = sys.stderr if stream is None else stream
         self.total, self.initial, self.done = total, initial, initial
+        self.counted, self.count_done = initial, count_done  # counted: the jobs update() was told of
         self.bar = None
         self.lines = enabled and not _is_terminal(self.stream)
         if enabled and not self.lines:
@@ -468,11 +474,31 @@ class _Progress:
     def update(self, n: int) -> None:
         if not n:
             return
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.lines and time.monotonic() - self.last >= PROGRESS_LINE_EVERY_S:
-            self._line()
+        self.counted += n
+        self._advance(self.counted)
+        if time.monotonic() - self.last >= PROGRESS_LINE_EVERY_S:
+            self._sync()
+            if self.lines:
+                self._line()
+            else:
+                self.last = time.monotonic()
+
+    def _advance(self, done: int) -> None:
+        # the larger of the two counts: a job another build recorded is counted by _sync first and by
+        # update() when this build meets it (a failure only by update(): the journal holds no result)
+        done = min(max(done, self.done), self.total)
+        if self.bar is not None and done > self.done:
+            self.bar.update(done - self.done)
+        self.done = done
+
+    def _sync(self) -> None:
+        if self.count_done is None:
+            return
+        try:
+            n = int(self.count_done())
+        except Exception:  # a progress line never stops a build
+            return
+        self._advance(n)
 
     def _line(self) -> None:
         self.last = time.monotonic()

@@ -283,6 +283,33 @@ def test_progress_is_a_bar_on_a_terminal_and_status_lines_in_a_log(monkeypatch):
     assert quiet.getvalue() == ""
 
 
+def test_progress_counts_the_jobs_other_builds_sharing_the_journal_finish(monkeypatch):
+    # two processes on one journal: each used to count only its own jobs until it reached the other's,
+    # so a log said 7,865/8,062 and 3.8 h left where the journal held 7,959 (about 1 h left)
+    from snnbench.build import driver
+    in_journal = {"n": 2}
+    log = io.StringIO()
+    monkeypatch.setattr(driver, "PROGRESS_LINE_EVERY_S", 0.0)
+    progress = driver._Progress(total=20, initial=2, enabled=True, stream=log, count_done=lambda: in_journal["n"])
+    in_journal["n"] = 2 + 1 + 5  # this build's job and five the other build recorded
+    progress.update(1)
+    assert "build: 8/20 jobs (40.0%)" in log.getvalue().splitlines()[-1]
+    progress.update(5)  # this build now meets the other's five (claim() finds them done): not twice
+    assert "build: 8/20 jobs (40.0%)" in log.getvalue().splitlines()[-1]
+    in_journal["n"] = 8
+    progress.update(2)  # two failures: no result in the journal, counted by update() alone
+    assert "build: 10/20 jobs (50.0%)" in log.getvalue().splitlines()[-1]
+    in_journal["n"] = 99  # never past the total
+    progress.update(1)
+    assert "build: 20/20 jobs (100.0%)" in log.getvalue().splitlines()[-1]
+    terminal = _Terminal()
+    in_journal["n"] = 7
+    bar = driver._Progress(total=10, initial=0, enabled=True, stream=terminal, count_done=lambda: in_journal["n"])
+    bar.update(1)
+    assert bar.done == 7 and bar.bar.n == 7
+    bar.close()
+
+
 def test_build_json_prints_the_summary_with_each_table_writes_seconds(tmp_path):
     from click.testing import CliRunner
     from snnbench.cli import main
