@@ -16,6 +16,10 @@
 #   runners/fmnist.sh all     everything, in order, as two processes (one worker each): fw, fw-better,
 #                             bw-help, fw-better with FW_SEEDS, bw-scores | bw, bw-better, fw-help with
 #                             FW_SEEDS, bw with SCORE_SAMPLE=all; logs runs/fmnist-*.log
+#   SCORE_SAMPLE=all runners/fmnist.sh bw   scores the rest of the bw space in stages along the same
+#                             uniform draw (SCORE_STAGES, default 10,000 more cells a stage, then all):
+#                             each stage rewrites tables/fmnist-bw.h5, so the table is a uniform sample of
+#                             the space whenever the build stops; bw-scores helps through the same stages
 #   runners/fmnist.sh bw-help a second process's share of the bw training (seeds 0/1, then the better
 #                             half's EXTRA_SEEDS once bw-better has chosen it), into scratch tables under
 #                             runs/; fw-help the same for fw
@@ -33,6 +37,9 @@ common="--label runners/fmnist.sh --dataset fashion-mnist --protocol fmnist-cpu 
 # tables/fmnist-fw.h5`: 3-seed mean 0.74; 5 seeds for 0.8), so seeds 3 and 4 follow (2026-12-07)
 FW_SEEDS=2,3,4
 scoring() { if [ "$1" = fw ] || [ "${SCORE_SAMPLE:-}" = all ]; then echo --score-all; else echo --score-sample "${SCORE_SAMPLE:-5000}"; fi; }
+# the bw score samples to build in turn: SCORE_SAMPLE, or with SCORE_SAMPLE=all the stages up to all
+# (a larger --score-sample extends the same seeded permutation of the space: each stage holds the last)
+stages() { if [ "${SCORE_SAMPLE:-}" = all ]; then echo ${SCORE_STAGES:-$(seq 10000 10000 100000)} all; else echo "${SCORE_SAMPLE:-5000}"; fi; }
 # the builds of a space (SPACE OUT): seeds 0 and 1 of its 300 cells; and those plus EXTRA_SEEDS for
 # its better half (runners/fmnist-SPACE-better.txt). --extend: a later run with a larger SCORE_SAMPLE
 # adds the new cells' scores to the same table
@@ -48,7 +55,8 @@ case ${1:-} in
       && WORKERS=1 EXTRA_SEEDS=$FW_SEEDS runners/fmnist.sh fw-help && WORKERS=1 SCORE_SAMPLE=all runners/fmnist.sh bw ) \
       >> runs/fmnist-bw.log 2>&1 &
     wait ;;
-  fw|bw) base "$1" "tables/fmnist-$1.h5" ;;
+  fw) base fw tables/fmnist-fw.h5 ;;
+  bw) for SCORE_SAMPLE in $(stages); do base bw tables/fmnist-bw.h5; done ;;
   # stage 2, once seeds 0 and 1 are in: seed 2 for the better half (runners/fmnist-SPACE-better.txt,
   # chosen by the 2-seed mean validation accuracy and committed), added to the same table. If
   # `snnbench correlate` then finds the better half's 3-seed mean below reliability 0.8, EXTRA_SEEDS=2,3
@@ -65,10 +73,12 @@ case ${1:-} in
     base "$space" "runs/fmnist-$space-help.h5"
     until [ -s "runners/fmnist-$space-better.txt" ]; do sleep 60; done
     better "$space" "runs/fmnist-$space-better-help.h5" ;;
-  # every bw cell scored into the shared journal (a scores-only build; its table, runs/, is scratch):
-  # a second process can do it beside the bw build, whose `SCORE_SAMPLE=all` run then finds it done
+  # every bw cell scored into the shared journal, stage by stage as `SCORE_SAMPLE=all ... bw` does (scores-only
+  # builds; their tables, runs/, are scratch): a second process helps the bw build, which finds these done
   bw-scores)
-    snnbench build --space bw $common --cells runners/digits-bw-trained.txt --scores-only --score-all \
-      --out runs/fmnist-bw-scores.h5 ;;
+    for SCORE_SAMPLE in $(SCORE_SAMPLE=all stages); do
+      snnbench build --space bw $common --cells runners/digits-bw-trained.txt --scores-only $(scoring bw) \
+        --out "runs/fmnist-bw-scores-$SCORE_SAMPLE.h5"
+    done ;;
   *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|fw-help|bw-help|bw-scores|all" >&2; exit 2 ;;
 esac
