@@ -126,6 +126,18 @@ def check_output(spec: BuildSpec, force: bool = False, extend: bool = False) -> 
                       f"replace it, `extend` to add this build's cells to it, or choose another `out`")
 
 
+def check_table_in_journal(spec: BuildSpec, done_jobs: set) -> None:
+    """JournalError unless every result the table at spec.out holds is in the journal (`done_jobs`):
+    a build that writes over its table from the journal would otherwise lose them (or replace them
+    with reruns)."""
+    with Bench(spec.out) as bench:
+        stored = {Job(*job) for job in bench.stored_jobs()}
+    missing = stored - set(done_jobs)
+    if missing:
+        raise JournalError(f"journal {spec.journal_path} lacks {len(missing)} of the {len(stored)} results of "
+                           f"{spec.out}: give the `journal` that built it")
+
+
 def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
     """The spec of `spec` added to the table at spec.out: the cells of both, scored with the same
     scoring seeds and trained with the same training seeds (a scores-only build adds scored cells to
@@ -138,21 +150,36 @@ def extended_spec(spec: BuildSpec, done_jobs: set) -> BuildSpec:
         raise ConfigError(f"`extend` adds cells with the table's seeds: it has training seeds "
                           f"{', '.join(map(str, old.training_seeds)) or 'none'} and scoring seeds "
                           f"{', '.join(map(str, old.score_seeds))}")
-    with Bench(spec.out) as bench:
-        stored = {Job(*job) for job in bench.stored_jobs()}
-    missing = stored - set(done_jobs)
-    if missing:
-        raise JournalError(f"journal {spec.journal_path} lacks {len(missing)} of the {len(stored)} results of "
-                           f"{spec.out}: give the `journal` that built it")
+    check_table_in_journal(spec, done_jobs)
     trained = set() if spec.scores_only else set(spec.selected_cells())
     trained |= set() if old.scores_only else set(old.selected_cells())
     scored = set(spec.score_cells()) | set(old.score_cells())
     seeds = (() if old.scores_only else old.seeds) if spec.scores_only else spec.seeds
     appended = set(spec.appended_runs or ()) | set(old.appended_runs or ())  # runs added one by one stay
-    return replace(spec, sample=None, all_cells=False, score_sample=None, score_all=False,
+    both = replace(spec, sample=None, all_cells=False, score_sample=None, score_all=False,
                    scores_only=not trained, seeds=seeds or spec.seeds,
                    cells=tuple(sorted(trained or scored)), scored_cells=tuple(sorted(scored)),
                    appended_runs=tuple(sorted(appended)) or None)
+    return _compact_selection(both, trained, scored, (spec, old))
+
+
+def _compact_selection(both: BuildSpec, trained: set, scored: set, builds) -> BuildSpec:
+    """`both` (the extended spec, its cells listed) as a selection that gives the same trained and
+    scored cells without listing them, where one exists: one of `builds` (the new build's spec, the
+    table's) as it is, or with the trained cells listed and the scored ones from its score sample (or
+    --score-all). A staged build (the same command with a larger --score-sample each time) is then
+    recorded as one build of its last stage would be, not as a list of every cell it scored."""
+    if not both.scored_cells:
+        return both
+    same = dict(scores_only=both.scores_only, seeds=both.seeds, appended_runs=both.appended_runs, out=both.out,
+                journal=both.journal, train_protocol=both.train_protocol, train_journal=both.train_journal)
+    candidates = [replace(b, scored_cells=None, **same) for b in builds if b.scored_cells is None]
+    candidates += [replace(both, scored_cells=None, score_sample=None if b.score_all else b.score_sample,
+                           score_all=b.score_all) for b in builds if b.score_all or b.score_sample is not None]
+    for candidate in candidates:
+        if set(candidate.score_cells()) == scored and (both.scores_only or set(candidate.selected_cells()) == trained):
+            return candidate
+    return both
 
 
 class Build:
@@ -241,6 +268,8 @@ class Build:
                     journal.check_fingerprint(fingerprint)
                     if action == "extend":
                         spec = extended_spec(spec, journal.done_jobs())
+                    elif action == "resume":
+                        check_table_in_journal(spec, journal.done_jobs())
                     self._jobs, self._cells = spec.jobs(), spec.score_cells()
                     # with --force the old table stays until this build's first write replaces it
                     self._own_table = action != "replace"
@@ -266,6 +295,8 @@ class Build:
             if journal.is_file() and journal.stat().st_size > 0 else set()
         if action == "extend":
             spec = extended_spec(spec, done)
+        elif action == "resume":
+            check_table_in_journal(spec, done)
         return spec, done & set(spec.jobs())
 
     def _run(self, spec, jobs, journal, executor) -> BuildSummary:
