@@ -77,9 +77,6 @@ case ${1:-} in
   # every bw cell scored into the shared journal, stage by stage as `SCORE_SAMPLE=all ... bw` does (scores-only
   # builds; their tables, runs/, are scratch): a second process helps the bw build, which finds these done
   bw-scores)
-    for SCORE_SAMPLE in $(SCORE_SAMPLE=all stages); do
-      snnbench build --space bw $common --cells runners/digits-bw-trained.txt --scores-only $(scoring bw) \
-        --out "runs/fmnist-bw-scores-$SCORE_SAMPLE.h5"
-    done ;;
+    for SCORE_SAMPLE in $(SCORE_SAMPLE=all stages); do base bw "runs/fmnist-bw-scores-$SCORE_SAMPLE.h5" --scores-only; done ;;
   *) echo "usage: runners/fmnist.sh fw|bw|fw-better|bw-better|fw-help|bw-help|bw-scores|all" >&2; exit 2 ;;
 esac
