@@ -17,25 +17,19 @@ first / today >= 2, so today's non-dense time would have to fall to first / 2 - 
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
-import os
-import platform
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snnbench.model.data import ImageSplit, load_for_protocol
 from snnbench.model.reference import reference_network, reference_train_epoch
 from snnbench.model.snn import build_network
 from snnbench.model.train import train_epoch
 from snnbench.protocols import get_protocol
 from snnbench.space import Cell
-
-CELLS = {"fw": "0303 0030 0003 0000", "bw": "0302 0030 3003 0000"}  # as benchmarks/bench_train.py
+from time_shares import CELLS, timing_arguments, timing_data
 
 
 def record_dense_calls(net: nn.Module, images: torch.Tensor) -> list:
@@ -85,20 +79,10 @@ def replay(calls, steps: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--protocol", default="digits-cpu")
-    ap.add_argument("--cells", default="fw,bw", help="fw, bw or cell texts, comma-separated")
-    ap.add_argument("--steps", type=int, default=20, help="training steps per timed epoch")
-    ap.add_argument("--reps", type=int, default=3)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
+    a = timing_arguments(__doc__.splitlines()[0], 20, "training steps per timed epoch").parse_args()
     protocol = get_protocol(a.protocol)
-    ds = load_for_protocol(protocol)
-    n = a.steps * protocol.batch_size
-    part = dataclasses.replace(ds, train=ImageSplit(ds.train.images[:n], ds.train.labels[:n]))
-    print(f"# protocol={protocol.name} steps={a.steps} reps={a.reps} threads=1 torch={torch.__version__} "
-          f"machine={platform.machine()} cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}")
+    part, line = timing_data(protocol, a.steps, a.reps)
+    print(line)
     print(f"{'cell':22s} {'first ms':>9s} {'today ms':>9s} {'dense ms':>9s} {'first/today':>12s} "
           f"{'first/dense':>12s} {'dense share of today':>21s} {'today non-dense -> for 2x':>26s}")
     for name in a.cells.split(","):
@@ -108,7 +92,7 @@ def main() -> None:
         first = reference_network(net)
         opts = [torch.optim.SGD(m.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                                 weight_decay=protocol.weight_decay) for m in (net, first)]
-        calls = record_dense_calls(copy.deepcopy(net), ds.normalize(part.train.images[:protocol.batch_size]))
+        calls = record_dense_calls(copy.deepcopy(net), part.normalize(part.train.images[:protocol.batch_size]))
         gens = [torch.Generator().manual_seed(0) for _ in range(2)]
         sums = {"first": 0.0, "today": 0.0, "dense": 0.0}
         for rep in range(a.reps + 1):  # the first round warms up (allocations, kernels) and is not counted

@@ -88,23 +88,39 @@ def time_config(cell, protocol, part, names) -> tuple[float, float]:
         return trained, time.process_time() - start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def timing_arguments(description: str, steps: int, steps_help: str) -> argparse.ArgumentParser:
+    """The options of a CPU timing script (this one, conv_floor.py): --protocol, --cells, --steps, --reps."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--protocol", default="digits-cpu")
     ap.add_argument("--cells", default="fw,bw", help="fw, bw or cell texts, comma-separated")
-    ap.add_argument("--steps", type=int, default=40, help="training steps in the timed epoch")
-    ap.add_argument("--valid", type=int, default=2048, help="validation images in the timed pass")
+    ap.add_argument("--steps", type=int, default=steps, help=steps_help)
     ap.add_argument("--reps", type=int, default=3)
-    a = ap.parse_args()
+    return ap
+
+
+def timing_data(protocol, steps: int, reps: int, valid: int | None = None):
+    """The protocol's dataset cut to `steps` training batches (and `valid` validation images), with
+    one thread set for the timing; the line that says what ran where."""
     torch.set_num_threads(1)
-    protocol = get_protocol(a.protocol)
     ds = load_for_protocol(protocol)
-    n = a.steps * protocol.batch_size
-    part = dataclasses.replace(ds, train=ImageSplit(ds.train.images[:n], ds.train.labels[:n]),
-                               valid=ImageSplit(ds.valid.images[:a.valid], ds.valid.labels[:a.valid]))
-    print(f"# protocol={protocol.name} steps={a.steps} valid={len(part.valid)} reps={a.reps} threads=1 "
-          f"torch={torch.__version__} machine={platform.machine()} cores={os.cpu_count()} "
-          f"load={os.getloadavg()[0]:.1f} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}")
+    n = steps * protocol.batch_size
+    cut = {"train": ImageSplit(ds.train.images[:n], ds.train.labels[:n])}
+    if valid is not None:
+        cut["valid"] = ImageSplit(ds.valid.images[:valid], ds.valid.labels[:valid])
+    part = dataclasses.replace(ds, **cut)
+    line = (f"# protocol={protocol.name} steps={steps}" + ("" if valid is None else f" valid={len(part.valid)}")
+            + f" reps={reps} threads=1 torch={torch.__version__} machine={platform.machine()} cores={os.cpu_count()} "
+            f"load={os.getloadavg()[0]:.1f} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}")
+    return part, line
+
+
+def main() -> None:
+    ap = timing_arguments(__doc__.splitlines()[0], 40, "training steps in the timed epoch")
+    ap.add_argument("--valid", type=int, default=2048, help="validation images in the timed pass")
+    a = ap.parse_args()
+    protocol = get_protocol(a.protocol)
+    part, line = timing_data(protocol, a.steps, a.reps, a.valid)
+    print(line)
     print(f"{'cell':22s} {'config':7s} {'train s':>8s} {'valid s':>8s} {'train share':>12s} {'valid share':>12s}")
     for name in a.cells.split(","):
         label = CELLS.get(name, name)
